@@ -1,0 +1,285 @@
+// Package config loads mimamori's one YAML configuration file with viper,
+// applies MIMAMORI_… environment overrides and defaults, and validates it,
+// naming the key and the problem for every mistake.
+package config
+
+import (
+	"fmt"
+	"time"
+
+	"mimamori/mention"
+)
+
+// Secret is a string that never prints: logs and errors show <secret>.
+type Secret string
+
+// String hides the value.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<secret>"
+}
+
+// GoString hides the value from %#v too.
+func (s Secret) GoString() string { return s.String() }
+
+// MarshalText hides the value when encoded (zap, JSON, YAML).
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Reveal returns the real value; call it only where the secret is used.
+func (s Secret) Reveal() string { return string(s) }
+
+// Config is the whole configuration.
+type Config struct {
+	// DataDir holds the state database, the embedded index, evidence and
+	// the file outbox.
+	DataDir string `mapstructure:"data_dir"`
+	// Log configures logging.
+	Log LogConfig `mapstructure:"log"`
+	// Targets are the company, products and staff watched over.
+	Targets []mention.Target `mapstructure:"targets"`
+	// Patterns adds user pattern files to the shipped default pack.
+	Patterns PatternsConfig `mapstructure:"patterns"`
+	// Crawler holds defaults for every source.
+	Crawler CrawlerConfig `mapstructure:"crawler"`
+	// Sources are the sites crawled.
+	Sources []Source `mapstructure:"sources"`
+	// Index selects and configures the search backend.
+	Index IndexConfig `mapstructure:"index"`
+	// Alert configures alert e-mails.
+	Alert AlertConfig `mapstructure:"alert"`
+	// SMTP is the mail relay; empty host means alerts go to the file outbox.
+	SMTP SMTPConfig `mapstructure:"smtp"`
+}
+
+// LogConfig configures zap.
+type LogConfig struct {
+	// Level is debug, info, warn or error.
+	Level string `mapstructure:"level"`
+	// Format is json (daemon default) or console.
+	Format string `mapstructure:"format"`
+}
+
+// PatternsConfig lists extra pattern files.
+type PatternsConfig struct {
+	// Files are YAML pattern files merged over the default pack by rule id.
+	Files []string `mapstructure:"files"`
+	// NoDefaultPack disables the shipped patterns.
+	NoDefaultPack bool `mapstructure:"no_default_pack"`
+}
+
+// CrawlerConfig holds crawler-wide settings and per-source defaults.
+type CrawlerConfig struct {
+	// UserAgent identifies the crawler, with a contact URL.
+	UserAgent string `mapstructure:"user_agent"`
+	// Timeout bounds one HTTP exchange, body included.
+	Timeout time.Duration `mapstructure:"timeout"`
+	// MaxBodyBytes caps a response body (after decompression).
+	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
+	// MaxRedirects caps redirects followed per request.
+	MaxRedirects int `mapstructure:"max_redirects"`
+	// Interval is the default time between two runs of a source.
+	Interval time.Duration `mapstructure:"interval"`
+	// Jitter is the fraction of the interval added at random (0–0.5).
+	Jitter float64 `mapstructure:"jitter"`
+	// Delay is the pause between two requests to one host.
+	Delay time.Duration `mapstructure:"delay"`
+	// MaxPages caps pages fetched per source run.
+	MaxPages int `mapstructure:"max_pages"`
+	// IgnoreRobots disables robots.txt for every source (logged).
+	IgnoreRobots bool `mapstructure:"ignore_robots"`
+}
+
+// Source kinds.
+const (
+	SourceFeed = "feed"
+	SourceHTML = "html"
+)
+
+// Source is one crawled site or feed.
+type Source struct {
+	// ID names the source; it is part of every mention id, so never reuse it.
+	ID string `mapstructure:"id"`
+	// Kind is feed or html.
+	Kind string `mapstructure:"kind"`
+	// URL is where crawling starts.
+	URL string `mapstructure:"url"`
+	// Site is a label for the legal team (defaults to the URL's host).
+	Site string `mapstructure:"site"`
+	// Interval overrides crawler.interval.
+	Interval time.Duration `mapstructure:"interval"`
+	// MaxPages overrides crawler.max_pages.
+	MaxPages int `mapstructure:"max_pages"`
+	// IgnoreRobots disables robots.txt for this source (logged).
+	IgnoreRobots bool `mapstructure:"ignore_robots"`
+	// AllowPrivate lets this source reach loopback and private addresses
+	// (a local demo or an intranet site). Off by default: SSRF guard.
+	AllowPrivate bool `mapstructure:"allow_private"`
+	// HTML configures the html kind.
+	HTML HTMLSelectors `mapstructure:"html"`
+}
+
+// HTMLSelectors are CSS selectors for the html source kind.
+type HTMLSelectors struct {
+	// Item selects one post on a page.
+	Item string `mapstructure:"item"`
+	// Text selects the post body inside the item.
+	Text string `mapstructure:"text"`
+	// Title selects an optional title inside the item.
+	Title string `mapstructure:"title"`
+	// Author selects the author inside the item.
+	Author string `mapstructure:"author"`
+	// Time selects the post time inside the item; its datetime attribute
+	// is used when present, else its text.
+	Time string `mapstructure:"time"`
+	// TimeLayout is a Go time layout for the text form (default: several
+	// common ones are tried).
+	TimeLayout string `mapstructure:"time_layout"`
+	// Permalink selects an element inside the item whose href (or id
+	// attribute for an anchor) makes the post's permalink.
+	Permalink string `mapstructure:"permalink"`
+	// Next selects the next-page link.
+	Next string `mapstructure:"next"`
+}
+
+// Index backends.
+const (
+	BackendEmbedded      = "embedded"
+	BackendElasticsearch = "elasticsearch"
+)
+
+// IndexConfig selects the search backend.
+type IndexConfig struct {
+	// Backend is embedded (default) or elasticsearch.
+	Backend string `mapstructure:"backend"`
+	// Elasticsearch configures the elasticsearch backend.
+	Elasticsearch ElasticsearchConfig `mapstructure:"elasticsearch"`
+}
+
+// ElasticsearchConfig configures the Elasticsearch backend.
+type ElasticsearchConfig struct {
+	// Addresses are the node URLs.
+	Addresses []string `mapstructure:"addresses"`
+	// Username for basic auth.
+	Username string `mapstructure:"username"`
+	// Password for basic auth.
+	Password Secret `mapstructure:"password"`
+	// APIKey is used instead of basic auth when set.
+	APIKey Secret `mapstructure:"api_key"`
+	// IndexPrefix names the write alias and the dated indices.
+	IndexPrefix string `mapstructure:"index_prefix"`
+	// Analyzer for text fields: standard, cjk or kuromoji.
+	Analyzer string `mapstructure:"analyzer"`
+	// RolloverMaxAge rolls the write index over after this age.
+	RolloverMaxAge time.Duration `mapstructure:"rollover_max_age"`
+	// RolloverMaxSize rolls over at this primary shard size in bytes.
+	RolloverMaxSize int64 `mapstructure:"rollover_max_size"`
+	// Retention deletes indices older than this (0 keeps everything).
+	Retention time.Duration `mapstructure:"retention"`
+	// SpoolMaxBytes caps the local spool that holds mentions while the
+	// cluster is unreachable.
+	SpoolMaxBytes int64 `mapstructure:"spool_max_bytes"`
+}
+
+// AlertConfig configures alerts.
+type AlertConfig struct {
+	// To are the legal team's addresses.
+	To []string `mapstructure:"to"`
+	// From is the sender address.
+	From string `mapstructure:"from"`
+	// Language of the e-mail: ja (default) or en.
+	Language string `mapstructure:"language"`
+	// OutboxDir receives .eml files when no SMTP host is configured.
+	OutboxDir string `mapstructure:"outbox_dir"`
+	// MinSeverity is the lowest severity that alerts.
+	MinSeverity mention.Severity `mapstructure:"min_severity"`
+	// RetryInitial is the first retry delay of an undelivered alert.
+	RetryInitial time.Duration `mapstructure:"retry_initial"`
+	// RetryMax caps the retry delay.
+	RetryMax time.Duration `mapstructure:"retry_max"`
+	// AttachRawMaxBytes caps the raw page attached to a mail.
+	AttachRawMaxBytes int64 `mapstructure:"attach_raw_max_bytes"`
+}
+
+// SMTP TLS modes.
+const (
+	TLSStartTLS = "starttls"
+	TLSImplicit = "tls"
+	TLSNone     = "none"
+)
+
+// SMTPConfig is the mail relay.
+type SMTPConfig struct {
+	// Host of the relay; empty means use the file outbox.
+	Host string `mapstructure:"host"`
+	// Port of the relay.
+	Port int `mapstructure:"port"`
+	// Username for SMTP auth (optional).
+	Username string `mapstructure:"username"`
+	// Password for SMTP auth.
+	Password Secret `mapstructure:"password"`
+	// TLS is starttls (default), tls or none (loopback test servers only).
+	TLS string `mapstructure:"tls"`
+	// Timeout bounds one delivery.
+	Timeout time.Duration `mapstructure:"timeout"`
+}
+
+// Default returns the configuration used for every key a file leaves out.
+func Default() Config {
+	return Config{
+		DataDir: "data",
+		Log:     LogConfig{Level: "info", Format: "json"},
+		Crawler: CrawlerConfig{
+			UserAgent:    "mimamori/0.1 (+https://example.invalid/mimamori-crawler; reputation monitoring)",
+			Timeout:      30 * time.Second,
+			MaxBodyBytes: 10 << 20,
+			MaxRedirects: 5,
+			Interval:     15 * time.Minute,
+			Jitter:       0.1,
+			Delay:        time.Second,
+			MaxPages:     5,
+		},
+		Index: IndexConfig{
+			Backend: BackendEmbedded,
+			Elasticsearch: ElasticsearchConfig{
+				IndexPrefix:     "mimamori-mentions",
+				Analyzer:        "standard",
+				RolloverMaxAge:  30 * 24 * time.Hour,
+				RolloverMaxSize: 20 << 30,
+				SpoolMaxBytes:   1 << 30,
+			},
+		},
+		Alert: AlertConfig{
+			From:              "mimamori@localhost",
+			Language:          "ja",
+			MinSeverity:       mention.SeverityMedium,
+			RetryInitial:      30 * time.Second,
+			RetryMax:          30 * time.Minute,
+			AttachRawMaxBytes: 5 << 20,
+		},
+		SMTP: SMTPConfig{Port: 587, TLS: TLSStartTLS, Timeout: 30 * time.Second},
+	}
+}
+
+// FieldError is one validation problem.
+type FieldError struct {
+	Key     string
+	Problem string
+}
+
+func (e FieldError) Error() string { return e.Key + ": " + e.Problem }
+
+// ValidationError lists every problem of a config.
+type ValidationError struct {
+	File   string
+	Errors []FieldError
+}
+
+func (e *ValidationError) Error() string {
+	s := fmt.Sprintf("config %s: %d problem(s)", e.File, len(e.Errors))
+	for _, fe := range e.Errors {
+		s += "\n  " + fe.Error()
+	}
+	return s
+}

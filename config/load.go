@@ -1,0 +1,309 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/spf13/viper"
+
+	"mimamori/mention"
+)
+
+// EnvPrefix prefixes every environment override: data_dir is
+// MIMAMORI_DATA_DIR, smtp.password is MIMAMORI_SMTP_PASSWORD.
+const EnvPrefix = "MIMAMORI"
+
+// Load reads the YAML file at path, applies defaults and MIMAMORI_…
+// environment overrides, and validates the result. A *ValidationError lists
+// every problem found.
+func Load(path string) (Config, error) {
+	cfg := Default()
+	v := viper.New()
+	v.SetConfigFile(path)
+	v.SetConfigType("yaml")
+	if err := v.ReadInConfig(); err != nil {
+		return cfg, fmt.Errorf("read config %s: %w", path, err)
+	}
+	for _, key := range scalarKeys(reflect.TypeOf(cfg), "") {
+		env := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+		if err := v.BindEnv(key, env); err != nil {
+			return cfg, fmt.Errorf("bind %s: %w", env, err)
+		}
+	}
+	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
+		dc.ErrorUnused = true
+		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
+			byteSizeHook,
+			mapstructure.StringToTimeDurationHookFunc(),
+			mapstructure.StringToSliceHookFunc(","),
+		)
+	})
+	if err != nil {
+		return cfg, &ValidationError{File: path, Errors: decodeErrors(err)}
+	}
+	if errs := cfg.Validate(); len(errs) > 0 {
+		return cfg, &ValidationError{File: path, Errors: errs}
+	}
+	return cfg, nil
+}
+
+// scalarKeys lists the dotted keys of every field that is not a list of
+// structs, so each can be bound to an environment variable.
+func scalarKeys(t reflect.Type, prefix string) []string {
+	var keys []string
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("mapstructure")
+		if tag == "" || tag == "-" {
+			continue
+		}
+		key := prefix + tag
+		switch {
+		case f.Type.Kind() == reflect.Struct && f.Type.PkgPath() != "time":
+			keys = append(keys, scalarKeys(f.Type, key+".")...)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			// lists of targets and sources come from the file only
+		default:
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}
+
+var byteSizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]i?B|B)?\s*$`)
+
+// byteSizeHook turns "10MiB", "512KB" or "1048576" into an int64.
+func byteSizeHook(from, to reflect.Type, data any) (any, error) {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Int64 {
+		return data, nil
+	}
+	s := data.(string)
+	m := byteSizeRe.FindStringSubmatch(s)
+	if m == nil {
+		return nil, fmt.Errorf("%q is not a size (use e.g. 10MiB)", s)
+	}
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a size: %w", s, err)
+	}
+	mult := map[string]int64{"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40}[m[2]]
+	return n * mult, nil
+}
+
+// decodeErrors turns mapstructure's joined error into field errors.
+func decodeErrors(err error) []FieldError {
+	var out []FieldError
+	var de *mapstructure.DecodeError
+	var msgs []string
+	if errors.As(err, &de) {
+		msgs = strings.Split(err.Error(), "\n")
+	} else {
+		msgs = strings.Split(err.Error(), "\n")
+	}
+	unused := regexp.MustCompile(`has invalid keys: (.*)`)
+	for _, m := range msgs {
+		m = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(m), "*"))
+		m = strings.TrimPrefix(m, "decoding failed due to the following error(s):")
+		m = strings.TrimSpace(m)
+		if m == "" {
+			continue
+		}
+		if u := unused.FindStringSubmatch(m); u != nil {
+			for _, k := range strings.Split(u[1], ", ") {
+				out = append(out, FieldError{Key: k, Problem: "unknown key"})
+			}
+			continue
+		}
+		key, problem := "config", m
+		if strings.HasPrefix(m, "'") {
+			if j := strings.Index(m[1:], "'"); j >= 0 {
+				key, problem = m[1:j+1], strings.TrimSpace(m[j+2:])
+			}
+		}
+		out = append(out, FieldError{Key: key, Problem: problem})
+	}
+	return out
+}
+
+// Validate returns every problem of c, each naming its key.
+func (c *Config) Validate() []FieldError {
+	var errs []FieldError
+	add := func(key, format string, args ...any) {
+		errs = append(errs, FieldError{Key: key, Problem: fmt.Sprintf(format, args...)})
+	}
+	if c.DataDir == "" {
+		add("data_dir", "must not be empty")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "json", "console":
+	default:
+		add("log.format", "%q is not json or console", c.Log.Format)
+	}
+	if len(c.Targets) == 0 {
+		add("targets", "at least one target is required")
+	}
+	ids := map[string]bool{}
+	for i, t := range c.Targets {
+		k := fmt.Sprintf("targets[%d]", i)
+		if t.ID == "" {
+			add(k+".id", "must not be empty")
+		} else if ids[t.ID] {
+			add(k+".id", "duplicate target id %q", t.ID)
+		}
+		ids[t.ID] = true
+		switch t.Kind {
+		case mention.KindCompany, mention.KindStaff, mention.KindProduct:
+		default:
+			add(k+".kind", "%q is not company, staff or product", t.Kind)
+		}
+		if strings.TrimSpace(t.Name) == "" {
+			add(k+".name", "must not be empty")
+		}
+		for j, a := range t.Aliases {
+			if strings.TrimSpace(a) == "" {
+				add(fmt.Sprintf("%s.aliases[%d]", k, j), "must not be empty")
+			}
+		}
+	}
+	for i, f := range c.Patterns.Files {
+		if _, err := os.Stat(f); err != nil {
+			add(fmt.Sprintf("patterns.files[%d]", i), "cannot read %s: %v", f, err)
+		}
+	}
+	cr := c.Crawler
+	if cr.UserAgent == "" {
+		add("crawler.user_agent", "must not be empty")
+	}
+	if cr.Timeout <= 0 {
+		add("crawler.timeout", "must be positive")
+	}
+	if cr.MaxBodyBytes <= 0 {
+		add("crawler.max_body_bytes", "must be positive")
+	}
+	if cr.MaxRedirects < 0 || cr.MaxRedirects > 20 {
+		add("crawler.max_redirects", "must be between 0 and 20")
+	}
+	if cr.Interval < 10*1e9 {
+		add("crawler.interval", "must be at least 10s")
+	}
+	if cr.Jitter < 0 || cr.Jitter > 0.5 {
+		add("crawler.jitter", "must be between 0 and 0.5")
+	}
+	if cr.Delay < 0 {
+		add("crawler.delay", "must not be negative")
+	}
+	if cr.MaxPages <= 0 {
+		add("crawler.max_pages", "must be positive")
+	}
+	srcIDs := map[string]bool{}
+	for i, s := range c.Sources {
+		k := fmt.Sprintf("sources[%d]", i)
+		if s.ID == "" {
+			add(k+".id", "must not be empty")
+		} else if srcIDs[s.ID] {
+			add(k+".id", "duplicate source id %q", s.ID)
+		}
+		srcIDs[s.ID] = true
+		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add(k+".url", "not an absolute http(s) URL")
+		}
+		if s.Interval != 0 && s.Interval < 10*1e9 {
+			add(k+".interval", "must be at least 10s")
+		}
+		if s.MaxPages < 0 {
+			add(k+".max_pages", "must not be negative")
+		}
+		switch s.Kind {
+		case SourceFeed:
+		case SourceHTML:
+			if s.HTML.Item == "" {
+				add(k+".html.item", "required for an html source")
+			}
+			if s.HTML.Text == "" {
+				add(k+".html.text", "required for an html source")
+			}
+		default:
+			add(k+".kind", "%q is not feed or html", s.Kind)
+		}
+	}
+	switch c.Index.Backend {
+	case BackendEmbedded:
+	case BackendElasticsearch:
+		es := c.Index.Elasticsearch
+		if len(es.Addresses) == 0 {
+			add("index.elasticsearch.addresses", "required when index.backend is elasticsearch")
+		}
+		for i, a := range es.Addresses {
+			if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				add(fmt.Sprintf("index.elasticsearch.addresses[%d]", i), "not an absolute http(s) URL")
+			}
+		}
+		switch es.Analyzer {
+		case "standard", "cjk", "kuromoji":
+		default:
+			add("index.elasticsearch.analyzer", "%q is not standard, cjk or kuromoji", es.Analyzer)
+		}
+		if es.IndexPrefix == "" || strings.ToLower(es.IndexPrefix) != es.IndexPrefix {
+			add("index.elasticsearch.index_prefix", "must be a non-empty lower-case name")
+		}
+	default:
+		add("index.backend", "%q is not embedded or elasticsearch", c.Index.Backend)
+	}
+	a := c.Alert
+	for i, to := range a.To {
+		if _, err := mail.ParseAddress(to); err != nil {
+			add(fmt.Sprintf("alert.to[%d]", i), "not an e-mail address: %q", to)
+		}
+	}
+	if _, err := mail.ParseAddress(a.From); err != nil {
+		add("alert.from", "not an e-mail address: %q", a.From)
+	}
+	if a.Language != "ja" && a.Language != "en" {
+		add("alert.language", "%q is not ja or en", a.Language)
+	}
+	if !a.MinSeverity.Valid() || a.MinSeverity == mention.SeverityInfo {
+		add("alert.min_severity", "%q is not medium, high or critical", a.MinSeverity)
+	}
+	if a.RetryInitial <= 0 || a.RetryMax < a.RetryInitial {
+		add("alert.retry_initial", "must be positive and not above alert.retry_max")
+	}
+	if c.SMTP.Host != "" {
+		if len(a.To) == 0 {
+			add("alert.to", "at least one recipient is required when smtp.host is set")
+		}
+		if c.SMTP.Port <= 0 || c.SMTP.Port > 65535 {
+			add("smtp.port", "must be between 1 and 65535")
+		}
+		switch c.SMTP.TLS {
+		case TLSStartTLS, TLSImplicit, TLSNone:
+		default:
+			add("smtp.tls", "%q is not starttls, tls or none", c.SMTP.TLS)
+		}
+		if c.SMTP.Password != "" && c.SMTP.Username == "" {
+			add("smtp.username", "required when smtp.password is set")
+		}
+	}
+	return errs
+}
+
+// OutboxDir returns the file outbox folder.
+func (c *Config) OutboxDir() string {
+	if c.Alert.OutboxDir != "" {
+		return c.Alert.OutboxDir
+	}
+	return c.DataDir + "/outbox"
+}

@@ -1,0 +1,50 @@
+// Package index defines the Store that holds searchable mentions, with two
+// implementations: index/embedded (a single machine, no server) and
+// index/elastic (Elasticsearch). The conformance suite in index/storetest
+// runs against both.
+package index
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"mimamori/mention"
+)
+
+// ErrNotFound is returned when no mention has the requested id.
+var ErrNotFound = errors.New("mention not found")
+
+// Store keeps mentions searchable. Put is idempotent per mention id and
+// version: writing the same (id, version) twice leaves one document; a
+// higher version replaces the document and keeps first_seen; a lower
+// version than the stored one is ignored.
+type Store interface {
+	// Put writes mentions. It returns only after they are durable.
+	Put(ctx context.Context, ms []mention.Mention) error
+	// Get returns one mention by id.
+	Get(ctx context.Context, id string) (mention.Mention, error)
+	// Search returns mentions matching q, newest first, and the total count.
+	Search(ctx context.Context, q Query) ([]mention.Mention, int, error)
+	// SetStatus records the legal team's triage state for a mention.
+	SetStatus(ctx context.Context, id, status, note string) error
+	// Close releases resources.
+	Close() error
+}
+
+// Query selects mentions. Zero fields do not filter.
+type Query struct {
+	// Text is a full-text query over title and text (Japanese works
+	// without spaces).
+	Text     string
+	Category string
+	// MinSeverity keeps mentions at or above this severity.
+	MinSeverity mention.Severity
+	Target      string
+	Status      string
+	SourceID    string
+	AlertOnly   bool
+	Since       time.Time
+	Until       time.Time
+	Limit       int
+}

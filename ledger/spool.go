@@ -1,0 +1,90 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"mimamori/mention"
+)
+
+// IndexJob is one mention waiting to be written to the search index.
+type IndexJob struct {
+	Seq     int64
+	Mention mention.Mention
+}
+
+// PendingIndex returns up to limit index jobs in order. Several jobs for
+// one mention collapse to its latest stored version.
+func (l *Ledger) PendingIndex(ctx context.Context, limit int) ([]IndexJob, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT q.seq, m.doc FROM index_queue q JOIN mentions m ON m.id = q.mention_id
+		ORDER BY q.seq LIMIT ?`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("read index spool: %w", err)
+	}
+	defer rows.Close()
+	var jobs []IndexJob
+	seen := map[string]int{}
+	for rows.Next() {
+		var seq int64
+		var doc string
+		if err := rows.Scan(&seq, &doc); err != nil {
+			return nil, fmt.Errorf("read index spool: %w", err)
+		}
+		m, err := decodeMention(doc)
+		if err != nil {
+			return nil, fmt.Errorf("read index spool seq %d: %w", seq, err)
+		}
+		if i, ok := seen[m.ID]; ok {
+			jobs[i].Seq = seq // same doc; ack both by the later seq
+			continue
+		}
+		seen[m.ID] = len(jobs)
+		jobs = append(jobs, IndexJob{Seq: seq, Mention: m})
+	}
+	return jobs, rows.Err()
+}
+
+// AckIndex removes every index job up to and including seq.
+func (l *Ledger) AckIndex(ctx context.Context, seq int64) error {
+	if _, err := l.db.ExecContext(ctx, `DELETE FROM index_queue WHERE seq <= ?`, seq); err != nil {
+		return fmt.Errorf("ack index spool up to %d: %w", seq, err)
+	}
+	return nil
+}
+
+// EnqueueIndex puts a stored mention back on the index spool (after a
+// triage change, or to re-index).
+func (l *Ledger) EnqueueIndex(ctx context.Context, id string) error {
+	m, err := l.Mention(ctx, id)
+	if err != nil {
+		return err
+	}
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO index_queue (mention_id, version, bytes, enqueued) VALUES (?, ?, 0, ?)`,
+		id, m.Version, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("enqueue index %s: %w", id, err)
+	}
+	return nil
+}
+
+// SpoolStats reports the index backlog.
+type SpoolStats struct {
+	Jobs   int
+	Bytes  int64
+	Oldest time.Time
+}
+
+// IndexBacklog reports how much waits on the index spool.
+func (l *Ledger) IndexBacklog(ctx context.Context) (SpoolStats, error) {
+	var s SpoolStats
+	var oldest int64
+	err := l.db.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(bytes),0), coalesce(min(enqueued),0) FROM index_queue`).
+		Scan(&s.Jobs, &s.Bytes, &oldest)
+	if err != nil {
+		return s, fmt.Errorf("read index backlog: %w", err)
+	}
+	if oldest > 0 {
+		s.Oldest = time.Unix(0, oldest).UTC()
+	}
+	return s, nil
+}
