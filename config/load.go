@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/go-viper/mapstructure/v2"
 	"github.com/spf13/viper"
@@ -41,15 +42,16 @@ func Load(path string) (Config, error) {
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			byteSizeHook,
 			mapstructure.StringToTimeDurationHookFunc(),
+			byteSizeHook,
 			mapstructure.StringToSliceHookFunc(","),
 		)
 	})
+	var errs []FieldError
 	if err != nil {
-		return cfg, &ValidationError{File: path, Errors: decodeErrors(err)}
+		errs = decodeErrors(err)
 	}
-	if errs := cfg.Validate(); len(errs) > 0 {
+	if errs = append(errs, cfg.Validate()...); len(errs) > 0 {
 		return cfg, &ValidationError{File: path, Errors: errs}
 	}
 	return cfg, nil
@@ -82,7 +84,7 @@ var byteSizeRe = regexp.MustCompile(`^\s*([0-9]+)\s*([KMGT]i?B|B)?\s*$`)
 
 // byteSizeHook turns "10MiB", "512KB" or "1048576" into an int64.
 func byteSizeHook(from, to reflect.Type, data any) (any, error) {
-	if from.Kind() != reflect.String || to.Kind() != reflect.Int64 {
+	if from.Kind() != reflect.String || to.Kind() != reflect.Int64 || to == reflect.TypeOf(time.Duration(0)) {
 		return data, nil
 	}
 	s := data.(string)
@@ -109,7 +111,7 @@ func decodeErrors(err error) []FieldError {
 	} else {
 		msgs = strings.Split(err.Error(), "\n")
 	}
-	unused := regexp.MustCompile(`has invalid keys: (.*)`)
+	unused := regexp.MustCompile(`^'([^']*)' has invalid keys: (.*)`)
 	for _, m := range msgs {
 		m = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(m), "*"))
 		m = strings.TrimPrefix(m, "decoding failed due to the following error(s):")
@@ -118,7 +120,10 @@ func decodeErrors(err error) []FieldError {
 			continue
 		}
 		if u := unused.FindStringSubmatch(m); u != nil {
-			for _, k := range strings.Split(u[1], ", ") {
+			for _, k := range strings.Split(u[2], ", ") {
+				if u[1] != "" {
+					k = u[1] + "." + k
+				}
 				out = append(out, FieldError{Key: k, Problem: "unknown key"})
 			}
 			continue

@@ -116,17 +116,18 @@ type Result struct {
 // AlertKindNew is the alert a mention gets when it first becomes alertable.
 const AlertKindNew = "new"
 
-// Known returns the stored content hash of a mention, or "" when unknown,
-// so the pipeline can skip detection and evidence for unchanged posts.
-func (l *Ledger) Known(ctx context.Context, id string) (contentHash string, err error) {
-	err = l.db.QueryRowContext(ctx, `SELECT content_hash FROM mentions WHERE id = ?`, id).Scan(&contentHash)
+// Known returns the stored content hash and version of a mention, or ""
+// and 0 when unknown, so the pipeline can skip detection and evidence for
+// unchanged posts.
+func (l *Ledger) Known(ctx context.Context, id string) (contentHash string, version int, err error) {
+	err = l.db.QueryRowContext(ctx, `SELECT content_hash, version FROM mentions WHERE id = ?`, id).Scan(&contentHash, &version)
 	if errors.Is(err, sql.ErrNoRows) {
-		return "", nil
+		return "", 0, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("look up mention %s: %w", id, err)
+		return "", 0, fmt.Errorf("look up mention %s: %w", id, err)
 	}
-	return contentHash, nil
+	return contentHash, version, nil
 }
 
 // Touch moves last_seen of an unchanged mention.

@@ -1,0 +1,184 @@
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"mimamori/demo"
+)
+
+// TestDemoOnceAlertsOnlyAbusivePosts is the README's quick start: the demo
+// writes one .eml per defamatory or threatening sample post and nothing
+// for complaints, praise and news; every bundle verifies, and a changed
+// byte makes verify fail naming the file.
+func TestDemoOnceAlertsOnlyAbusivePosts(t *testing.T) {
+	dir := t.TempDir()
+	out, code := mimamori(t, "demo", "--once", "--dir", dir)
+	if code != 0 {
+		t.Fatalf("demo --once exited %d:\n%s", code, out)
+	}
+	emls, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*.eml"))
+	want := 0
+	for _, p := range demo.NewSite().Posts() {
+		if p.Alertable {
+			want++
+		}
+	}
+	if len(emls) != want {
+		t.Fatalf("want %d alert e-mails, got %d:\n%s", want, len(emls), out)
+	}
+	var texts []string
+	for _, e := range emls {
+		b, _ := os.ReadFile(e)
+		texts = append(texts, string(b))
+	}
+	all := strings.Join(texts, "\n")
+	for _, p := range demo.NewSite().Posts() {
+		if !p.Alertable && strings.Contains(all, fmt.Sprintf("#p%d\r\n", p.ID)) {
+			t.Errorf("legitimate post %d was alerted", p.ID)
+		}
+	}
+	var bundles []string
+	filepath.WalkDir(filepath.Join(dir, "data", "evidence"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "manifest.json" {
+			bundles = append(bundles, filepath.Dir(p))
+		}
+		return nil
+	})
+	if len(bundles) != want {
+		t.Fatalf("want %d evidence bundles, got %d", want, len(bundles))
+	}
+	for _, b := range bundles {
+		if out, code := mimamori(t, "evidence", "verify", b); code != 0 {
+			t.Fatalf("fresh bundle does not verify:\n%s", out)
+		}
+	}
+	raws, _ := filepath.Glob(filepath.Join(bundles[0], "raw", "response.*"))
+	if len(raws) != 1 {
+		t.Fatalf("bundle %s has no raw response", bundles[0])
+	}
+	data, _ := os.ReadFile(raws[0])
+	data[len(data)/2] ^= 0x20
+	os.WriteFile(raws[0], data, 0o600)
+	out, code = mimamori(t, "evidence", "verify", bundles[0])
+	if code != 1 || !strings.Contains(out, "raw/"+filepath.Base(raws[0])) {
+		t.Fatalf("verify after a flipped byte: exit %d, want 1 naming the file:\n%s", code, out)
+	}
+	// A second pass over the same site alerts nothing new.
+	out, code = mimamori(t, "crawl", "--once", "--config", filepath.Join(dir, "mimamori.yaml"))
+	if code != 0 && !strings.Contains(out, "connection refused") {
+		t.Logf("second pass (demo site is gone): %s", out)
+	}
+}
+
+// TestBadSourcesDoNotStopGoodOnes: a page that is not HTML, a truncated
+// feed and an unreachable host each give a clear error naming the source,
+// and the good source still alerts.
+func TestBadSourcesDoNotStopGoodOnes(t *testing.T) {
+	site := demo.NewSite()
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	closed := ln.Addr().String()
+	ln.Close()
+	dir := t.TempDir()
+	yaml := demo.ConfigYAML(srv.URL, filepath.Join(dir, "data")) + fmt.Sprintf(`
+  - id: not-html
+    kind: html
+    url: %s/broken/not-html
+    allow_private: true
+    html: {item: article, text: p}
+  - id: truncated-feed
+    kind: feed
+    url: %s/broken/truncated.xml
+    allow_private: true
+  - id: unreachable
+    kind: feed
+    url: http://%s/feed.xml
+    allow_private: true
+  - id: refused-private
+    kind: feed
+    url: %s/news/feed.xml
+`, srv.URL, srv.URL, closed, srv.URL)
+	// The sources list is the last block of the demo config before alert:,
+	// so move alert: after the appended sources.
+	i := strings.Index(yaml, "alert:")
+	j := strings.Index(yaml[i:], "\n  - id: not-html")
+	yaml = yaml[:i] + yaml[i+j+1:] + yaml[i:i+j] + "\n"
+	cfg := filepath.Join(dir, "mimamori.yaml")
+	os.WriteFile(cfg, []byte(yaml), 0o600)
+	if out, code := mimamori(t, "config", "check", "--config", cfg); code != 0 {
+		t.Fatalf("config check: %s\n%s", out, yaml)
+	}
+	out, code := mimamori(t, "crawl", "--once", "--config", cfg)
+	if code != 0 {
+		t.Fatalf("crawl --once exited %d:\n%s", code, out)
+	}
+	for _, want := range []struct{ source, text string }{
+		{"not-html", "not an HTML page"},
+		{"truncated-feed", "truncated.xml"},
+		{"unreachable", closed},
+		{"refused-private", "127.0.0.1"},
+	} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if strings.Contains(line, "source pass failed") && strings.Contains(line, `"`+want.source+`"`) && strings.Contains(line, want.text) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("no clear error for source %s mentioning %q in:\n%s", want.source, want.text, out)
+		}
+	}
+	emls, _ := filepath.Glob(filepath.Join(dir, "data", "outbox", "*.eml"))
+	if want := len(expectedAlertIDs(site, srv.URL)); len(emls) != want {
+		t.Fatalf("good sources: want %d alerts despite the bad ones, got %d:\n%s", want, len(emls), out)
+	}
+}
+
+// TestConfigCheckNamesEveryProblem: a malformed config is refused with the
+// key and the problem of each mistake.
+func TestConfigCheckNamesEveryProblem(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(cfg, []byte(`targets:
+  - id: company
+    kind: corporation
+    name: 株式会社サンプル
+sources:
+  - id: a
+    kind: feed
+    url: https://example.jp/feed
+  - id: b
+    kind: html
+    url: ftp://example.jp/
+    html: {item: div}
+  - id: c
+    kind: feed
+    url: /relative
+alert:
+  to: [not-an-address]
+crawlr:
+  interval: 1m
+`), 0o600)
+	out, code := mimamori(t, "config", "check", "--config", cfg)
+	if code != 1 {
+		t.Fatalf("want exit 1, got %d:\n%s", code, out)
+	}
+	for _, want := range []string{
+		"targets[0].kind: \"corporation\" is not company, staff or product",
+		"sources[1].url: not an absolute http(s) URL",
+		"sources[1].html.text: required for an html source",
+		"sources[2].url: not an absolute http(s) URL",
+		"alert.to[0]: not an e-mail address",
+		"crawlr: unknown key",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package monitor
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"mimamori/index"
+	"mimamori/ledger"
+	"mimamori/mention"
+)
+
+// Indexer drains the ledger's index spool into the search Store in order.
+// A job leaves the spool only after the store accepted it, so an index
+// that is down or slow loses nothing: the backlog waits in the ledger.
+type Indexer struct {
+	ledger  *ledger.Ledger
+	store   index.Store
+	log     *zap.Logger
+	wake    chan struct{}
+	batch   int
+	failing bool
+}
+
+// NewIndexer wires an indexer.
+func NewIndexer(l *ledger.Ledger, s index.Store, log *zap.Logger) *Indexer {
+	return &Indexer{ledger: l, store: s, log: log.Named("indexer"), wake: make(chan struct{}, 1), batch: 200}
+}
+
+// Wake asks the indexer to drain now.
+func (ix *Indexer) Wake() {
+	select {
+	case ix.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run drains the spool until ctx is cancelled, retrying with backoff while
+// the store fails.
+func (ix *Indexer) Run(ctx context.Context, interval time.Duration) {
+	backoff := interval
+	for {
+		_, err := ix.Drain(ctx)
+		wait := interval
+		if err != nil && ctx.Err() == nil {
+			backlog, _ := ix.ledger.IndexBacklog(ctx)
+			if !ix.failing {
+				ix.log.Error("index store unavailable; mentions wait in the local spool", zap.Error(err),
+					zap.Int("backlog_jobs", backlog.Jobs), zap.Int64("backlog_bytes", backlog.Bytes))
+			} else {
+				ix.log.Warn("index store still unavailable", zap.Int("backlog_jobs", backlog.Jobs), zap.Time("oldest", backlog.Oldest))
+			}
+			ix.failing = true
+			if backoff < 30*time.Second {
+				backoff *= 2
+			}
+			wait = backoff
+		} else if err == nil {
+			if ix.failing {
+				ix.log.Info("index store back; spool drained")
+			}
+			ix.failing = false
+			backoff = interval
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		case <-ix.wake:
+		}
+	}
+}
+
+// Drain writes every spooled job to the store and returns how many.
+func (ix *Indexer) Drain(ctx context.Context) (int, error) {
+	n := 0
+	for {
+		jobs, err := ix.ledger.PendingIndex(ctx, ix.batch)
+		if err != nil || len(jobs) == 0 {
+			return n, err
+		}
+		ms := make([]mention.Mention, len(jobs))
+		var last int64
+		for i, j := range jobs {
+			ms[i] = j.Mention
+			if j.Seq > last {
+				last = j.Seq
+			}
+		}
+		if err := ix.store.Put(ctx, ms); err != nil {
+			return n, err
+		}
+		if err := ix.ledger.AckIndex(ctx, last); err != nil {
+			return n, err
+		}
+		n += len(jobs)
+	}
+}

@@ -1,0 +1,235 @@
+// Package monitor wires mimamori's stages into the running pipeline —
+// scheduler, crawler, detector, evidence, ledger, index and alerts — and
+// owns the daemon's lifecycle. It is embeddable: the command line, the demo
+// and the end-to-end tests all run this same code.
+package monitor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"mimamori/alert"
+	"mimamori/config"
+	"mimamori/evidence"
+	"mimamori/index"
+	"mimamori/ledger"
+	"mimamori/mention"
+)
+
+// Version is the program version recorded in evidence manifests.
+var Version = "0.1.0-dev"
+
+// HandleFunc receives the posts of one source pass (and its error, if any;
+// posts gathered before an error are still delivered).
+type HandleFunc func(ctx context.Context, sourceID string, posts []mention.Post, err error)
+
+// Crawler runs the configured sources.
+type Crawler interface {
+	// RunOnce runs every source once and returns.
+	RunOnce(ctx context.Context, handle HandleFunc) error
+	// Run runs every source on its schedule until ctx is cancelled and
+	// in-flight passes finished.
+	Run(ctx context.Context, handle HandleFunc) error
+}
+
+// StoreOpener opens the search index for a config (embedded or
+// Elasticsearch).
+type StoreOpener func(ctx context.Context, cfg config.Config, log *zap.Logger) (index.Store, error)
+
+// Options are a monitor's dependencies.
+type Options struct {
+	Config   config.Config
+	Log      *zap.Logger
+	Detector Detector
+	Crawler  Crawler
+	Store    index.Store
+	// Sender overrides the alert sender chosen from the config.
+	Sender alert.Sender
+	Now    func() time.Time
+}
+
+// Monitor is the running pipeline.
+type Monitor struct {
+	cfg        config.Config
+	log        *zap.Logger
+	ledger     *ledger.Ledger
+	store      index.Store
+	crawler    Crawler
+	pipeline   *Pipeline
+	indexer    *Indexer
+	dispatcher *alert.Dispatcher
+	sender     alert.Sender
+	evidence   *evidence.Store
+
+	mu      sync.Mutex
+	summary Summary
+	closers []func() error
+}
+
+// New opens the ledger and wires the stages. The caller owns opts.Store
+// until New succeeds; then Close closes it.
+func New(opts Options) (*Monitor, error) {
+	cfg := opts.Config
+	log := opts.Log
+	if log == nil {
+		log = zap.NewNop()
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	l, err := ledger.Open(filepath.Join(cfg.DataDir, "mimamori.db"))
+	if err != nil {
+		return nil, err
+	}
+	m := &Monitor{cfg: cfg, log: log, ledger: l, store: opts.Store, crawler: opts.Crawler}
+	m.closers = append(m.closers, l.Close)
+	if opts.Store != nil {
+		m.closers = append(m.closers, opts.Store.Close)
+	}
+	m.evidence = evidence.NewStore(filepath.Join(cfg.DataDir, "evidence"), "mimamori "+Version)
+	targets := map[string]mention.Target{}
+	for _, t := range cfg.Targets {
+		targets[t.ID] = t
+	}
+	sender := opts.Sender
+	if sender == nil {
+		if cfg.SMTP.Host != "" {
+			sender = alert.NewSMTPSender(cfg.SMTP)
+		} else {
+			sender = alert.NewFileOutbox(cfg.OutboxDir())
+		}
+	}
+	m.sender = sender
+	r := &alert.Renderer{From: cfg.Alert.From, To: cfg.Alert.To, Language: cfg.Alert.Language, Targets: targets,
+		AttachRawMax: cfg.Alert.AttachRawMaxBytes}
+	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert.RetryInitial, cfg.Alert.RetryMax, log)
+	if opts.Store != nil {
+		m.indexer = NewIndexer(l, opts.Store, log)
+	}
+	sites := map[string]string{}
+	for _, s := range cfg.Sources {
+		sites[s.ID] = s.Site
+	}
+	m.pipeline = &Pipeline{ledger: l, detector: opts.Detector, evidence: m.evidence, minSeverity: cfg.Alert.MinSeverity,
+		sites: sites, log: log.Named("pipeline"), now: now, onAlert: m.dispatcher.Wake}
+	if m.indexer != nil {
+		m.pipeline.onAccept = m.indexer.Wake
+	}
+	return m, nil
+}
+
+// Ledger exposes the ledger (for commands and tests).
+func (m *Monitor) Ledger() *ledger.Ledger { return m.ledger }
+
+// Sender returns where alerts go.
+func (m *Monitor) Sender() alert.Sender { return m.sender }
+
+// EvidenceDir returns the evidence root.
+func (m *Monitor) EvidenceDir() string { return m.evidence.Root() }
+
+// Summary returns what the monitor processed so far.
+func (m *Monitor) Summary() Summary {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.summary
+}
+
+// handle is the crawler callback: process what a pass brought, even when
+// the pass failed part-way, and log the failure with the source named.
+func (m *Monitor) handle(ctx context.Context, sourceID string, posts []mention.Post, err error) {
+	// Posts already fetched are processed even during shutdown.
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
+	s := m.pipeline.Process(pctx, sourceID, posts)
+	m.mu.Lock()
+	m.summary.add(s)
+	m.mu.Unlock()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		m.log.Error("source pass failed", zap.String("source", sourceID), zap.Int("posts_kept", len(posts)), zap.Error(err))
+	}
+	m.log.Info("source pass done", zap.String("source", sourceID), zap.Int("posts", s.Posts), zap.Int("new", s.Created),
+		zap.Int("edited", s.Updated), zap.Int("unchanged", s.Unchanged), zap.Int("alerts", s.Alerts), zap.Int("errors", s.Errors))
+}
+
+// Once crawls every source once, indexes what was accepted and delivers
+// due alerts.
+func (m *Monitor) Once(ctx context.Context) (Summary, error) {
+	if m.crawler != nil {
+		if err := m.crawler.RunOnce(ctx, m.handle); err != nil {
+			return m.Summary(), fmt.Errorf("crawl: %w", err)
+		}
+	}
+	return m.Summary(), m.Flush(ctx)
+}
+
+// Flush indexes the spool and delivers due alerts once. Failures are
+// logged, not returned, when the work stays safely queued.
+func (m *Monitor) Flush(ctx context.Context) error {
+	if m.indexer != nil {
+		if _, err := m.indexer.Drain(ctx); err != nil {
+			backlog, _ := m.ledger.IndexBacklog(ctx)
+			m.log.Error("index store unavailable; mentions wait in the local spool", zap.Error(err), zap.Int("backlog_jobs", backlog.Jobs))
+		}
+	}
+	if _, err := m.dispatcher.Flush(ctx); err != nil {
+		return fmt.Errorf("deliver alerts: %w", err)
+	}
+	return nil
+}
+
+// Run runs the daemon until ctx is cancelled: sources on their schedules,
+// the indexer and the alert dispatcher. On cancel it lets in-flight passes
+// finish, then indexes and delivers what is due (bounded by 20 s), and
+// returns nil.
+func (m *Monitor) Run(ctx context.Context) error {
+	m.log.Info("mimamori started", zap.String("version", Version), zap.Int("sources", len(m.cfg.Sources)),
+		zap.Int("targets", len(m.cfg.Targets)), zap.String("data_dir", m.cfg.DataDir), zap.String("alerts_to", m.sender.Name()),
+		zap.String("index", m.cfg.Index.Backend))
+	var wg sync.WaitGroup
+	var crawlErr error
+	if m.crawler != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			crawlErr = m.crawler.Run(ctx, m.handle)
+		}()
+	}
+	if m.indexer != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); m.indexer.Run(ctx, 2*time.Second) }()
+	}
+	wg.Add(1)
+	go func() { defer wg.Done(); m.dispatcher.Run(ctx, 5*time.Second) }()
+	<-ctx.Done()
+	m.log.Info("shutting down: finishing in-flight work")
+	wg.Wait()
+	fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := m.Flush(fctx); err != nil {
+		m.log.Warn("final delivery incomplete; alerts stay queued for the next start", zap.Error(err))
+	}
+	m.log.Info("mimamori stopped")
+	if crawlErr != nil && !errors.Is(crawlErr, context.Canceled) {
+		return crawlErr
+	}
+	return nil
+}
+
+// Close closes the ledger and the store, in reverse order of opening.
+func (m *Monitor) Close() error {
+	var errs []error
+	for i := len(m.closers) - 1; i >= 0; i-- {
+		if err := m.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	m.closers = nil
+	return errors.Join(errs...)
+}

@@ -1,0 +1,162 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+
+	"mimamori/ledger"
+	"mimamori/mention"
+)
+
+// Detector decides on one text (detect.Detector).
+type Detector interface {
+	Detect(text string) mention.Verdict
+}
+
+// Capturer writes an evidence bundle (evidence.Store).
+type Capturer interface {
+	Capture(m mention.Mention, f *mention.Fetch) (mention.EvidenceRef, error)
+}
+
+// Summary counts what one batch of posts became.
+type Summary struct {
+	Posts     int
+	Unchanged int
+	Created   int
+	Updated   int
+	Alerts    int
+	Errors    int
+}
+
+func (s *Summary) add(o Summary) {
+	s.Posts += o.Posts
+	s.Unchanged += o.Unchanged
+	s.Created += o.Created
+	s.Updated += o.Updated
+	s.Alerts += o.Alerts
+	s.Errors += o.Errors
+}
+
+// Pipeline takes posts from a crawler to the ledger: detect, capture
+// evidence for alertable posts, accept (mention + index job + pending
+// alert in one transaction).
+type Pipeline struct {
+	ledger      *ledger.Ledger
+	detector    Detector
+	evidence    Capturer
+	minSeverity mention.Severity
+	sites       map[string]string
+	log         *zap.Logger
+	now         func() time.Time
+	onAlert     func()
+	onAccept    func()
+}
+
+// AnalyzedText is the text the detector sees and the mention stores:
+// the title and the body, so offsets of matches point into Mention.Text.
+func AnalyzedText(p mention.Post) string {
+	title, text := strings.TrimSpace(p.Title), strings.TrimSpace(p.Text)
+	if title == "" || strings.HasPrefix(text, title) {
+		return text
+	}
+	return title + "\n" + text
+}
+
+// Process runs the pipeline over posts of one source. A post that fails is
+// logged and counted; the others go on.
+func (p *Pipeline) Process(ctx context.Context, sourceID string, posts []mention.Post) Summary {
+	var sum Summary
+	for _, post := range posts {
+		sum.Posts++
+		o, err := p.one(ctx, sourceID, post)
+		if err != nil {
+			sum.Errors++
+			p.log.Error("process post", zap.String("source", sourceID), zap.String("permalink", post.Permalink), zap.Error(err))
+			continue
+		}
+		sum.add(o)
+	}
+	return sum
+}
+
+func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post) (Summary, error) {
+	now := p.now().UTC()
+	if post.SourceID == "" {
+		post.SourceID = sourceID
+	}
+	if post.Permalink == "" {
+		return Summary{}, fmt.Errorf("post without permalink")
+	}
+	text := AnalyzedText(post)
+	id := mention.ID(post.SourceID, post.Permalink)
+	hash := mention.ContentHash(post.Title, text, post.Author)
+	known, version, err := p.ledger.Known(ctx, id)
+	if err != nil {
+		return Summary{}, err
+	}
+	if known == hash {
+		return Summary{Unchanged: 1}, p.ledger.Touch(ctx, id, now)
+	}
+	v := p.detector.Detect(text)
+	m := mention.Mention{
+		ID: id, SourceID: post.SourceID, Site: p.site(post), URL: post.Permalink, Author: post.Author,
+		Title: post.Title, Text: text, Published: post.Published.UTC(), FirstSeen: now, LastSeen: now,
+		Version: version + 1, ContentHash: hash,
+		Alert: v.Alert, Severity: v.Severity, Score: v.Score, Categories: v.Categories, Targets: v.Targets,
+		Matches: v.Matches, Explanation: v.Explanation, Status: mention.StatusNew,
+	}
+	if m.Severity == "" {
+		m.Severity = mention.SeverityInfo
+	}
+	alertable := v.Alert && m.Severity.Rank() >= p.minSeverity.Rank()
+	if alertable {
+		ref, err := p.evidence.Capture(m, post.Fetch)
+		if err != nil {
+			// The alert still goes out, saying capture failed: a lost alert
+			// is worse than an alert without a bundle.
+			p.log.Error("capture evidence", zap.String("mention", id), zap.String("url", post.Permalink), zap.Error(err))
+		} else {
+			m.Evidence = &ref
+		}
+	}
+	res, err := p.ledger.Accept(ctx, m, alertable)
+	if err != nil {
+		return Summary{}, err
+	}
+	var s Summary
+	switch res.Outcome {
+	case ledger.Created:
+		s.Created = 1
+	case ledger.Updated:
+		s.Updated = 1
+	case ledger.Unchanged:
+		s.Unchanged = 1
+	}
+	if p.onAccept != nil {
+		p.onAccept()
+	}
+	if res.Alerted {
+		s.Alerts = 1
+		p.log.Info("alert queued", zap.String("mention", id), zap.String("url", post.Permalink),
+			zap.String("severity", string(m.Severity)), zap.Strings("categories", m.Categories), zap.Strings("targets", m.Targets))
+		if p.onAlert != nil {
+			p.onAlert()
+		}
+	}
+	return s, nil
+}
+
+func (p *Pipeline) site(post mention.Post) string {
+	if s := p.sites[post.SourceID]; s != "" {
+		return s
+	}
+	if u, err := url.Parse(post.Permalink); err == nil {
+		return u.Host
+	}
+	return post.SourceID
+}
