@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command (README, .ci/run). On a fresh machine it installs and
+# starts everything the tests talk to, runs every test, and stops it all:
+#   - mailpit, a real SMTP server (Go module proxy, built once into the cache)
+#   - a real single-node Elasticsearch (scripts/es-node.sh, Maven Central)
+# Extra arguments go to `go test` (e.g. scripts/test.sh -run E2E -v).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export MIMAMORI_CACHE="${MIMAMORI_CACHE:-$HOME/.cache/mimamori}"
+mkdir -p "$MIMAMORI_CACHE/bin"
+
+MAILPIT_VERSION=v1.33.1
+if [ ! -x "$MIMAMORI_CACHE/bin/mailpit-$MAILPIT_VERSION" ]; then
+	echo "test.sh: installing mailpit $MAILPIT_VERSION (real SMTP server for the tests)" >&2
+	GOBIN="$MIMAMORI_CACHE/bin" go install "github.com/axllent/mailpit@$MAILPIT_VERSION"
+	mv "$MIMAMORI_CACHE/bin/mailpit" "$MIMAMORI_CACHE/bin/mailpit-$MAILPIT_VERSION"
+fi
+export MIMAMORI_MAILPIT="$MIMAMORI_CACHE/bin/mailpit-$MAILPIT_VERSION"
+
+echo "test.sh: go vet" >&2
+go vet ./...
+
+if [ "${MIMAMORI_SKIP_ES:-}" = 1 ]; then
+	echo "test.sh: MIMAMORI_SKIP_ES=1: Elasticsearch tests will skip" >&2
+	exec go test -count=1 -timeout 25m ./... "$@"
+fi
+exec scripts/es-node.sh run -- go test -count=1 -timeout 25m ./... "$@"
