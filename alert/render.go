@@ -147,8 +147,8 @@ func (r *Renderer) Body(a Alert) string {
 		w("重大度　: %s（%s） スコア %.1f", severityJA[m.Severity], m.Severity, m.Score)
 		w("分類　　: %s", strings.Join(cats, "、"))
 		w("対象　　: %s", strings.Join(tgts, "、"))
-		if m.Explanation != "" {
-			w("判定理由: %s", m.Explanation)
+		if why := r.reasonJA(m); why != "" {
+			w("判定理由: %s", why)
 		}
 		w("")
 		w("■ 投稿")
@@ -252,6 +252,19 @@ func excerptOf(s string, max int) string {
 	return string(r[:max]) + "…"
 }
 
+// reasonJA explains in Japanese why the post alerted: the strongest
+// attributed match, its category and its target.
+func (r *Renderer) reasonJA(m mention.Mention) string {
+	for _, mt := range m.Matches {
+		if mt.Target == "" || mt.Category == "complaint" {
+			continue
+		}
+		return fmt.Sprintf("「%s」（%s）が %s に向けられています（ルール %s）", mt.Term, categoryJA[mt.Category],
+			r.targetLabel(mt.Target, true), mt.Rule)
+	}
+	return ""
+}
+
 // Message builds the e-mail for an alert, with the evidence manifest and
 // the raw page attached when a bundle exists.
 func (r *Renderer) Message(a Alert, sentAt time.Time) (*mail.Msg, error) {
@@ -268,7 +281,7 @@ func (r *Renderer) Message(a Alert, sentAt time.Time) (*mail.Msg, error) {
 	}
 	msg.Subject(r.Subject(a))
 	msg.SetMessageIDWithValue(strings.Trim(r.MessageID(a.ID), "<>"))
-	msg.SetDateWithValue(sentAt)
+	msg.SetDateWithValue(sentAt.In(JST))
 	msg.SetGenHeader("X-Mimamori-Alert-Id", a.ID)
 	msg.SetGenHeader("X-Mimamori-Mention-Id", a.Mention.ID)
 	msg.SetGenHeader("X-Mimamori-Severity", string(a.Mention.Severity))

@@ -159,14 +159,20 @@ func (m *Monitor) handle(ctx context.Context, sourceID string, posts []mention.P
 }
 
 // Once crawls every source once, indexes what was accepted and delivers
-// due alerts.
+// due alerts. Sources that failed do not stop the others; their errors are
+// returned (joined) after everything else was delivered.
 func (m *Monitor) Once(ctx context.Context) (Summary, error) {
+	var crawlErr error
 	if m.crawler != nil {
-		if err := m.crawler.RunOnce(ctx, m.handle); err != nil {
-			return m.Summary(), fmt.Errorf("crawl: %w", err)
-		}
+		crawlErr = m.crawler.RunOnce(ctx, m.handle)
 	}
-	return m.Summary(), m.Flush(ctx)
+	if err := m.Flush(ctx); err != nil {
+		return m.Summary(), errors.Join(err, crawlErr)
+	}
+	if crawlErr != nil {
+		return m.Summary(), fmt.Errorf("some sources failed: %w", crawlErr)
+	}
+	return m.Summary(), nil
 }
 
 // Flush indexes the spool and delivers due alerts once. Failures are
