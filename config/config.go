@@ -51,6 +51,15 @@ type Config struct {
 	Alert AlertConfig `mapstructure:"alert"`
 	// SMTP is the mail relay; empty host means alerts go to the file outbox.
 	SMTP SMTPConfig `mapstructure:"smtp"`
+	// Metrics configures the Prometheus metrics endpoint.
+	Metrics MetricsConfig `mapstructure:"metrics"`
+}
+
+// MetricsConfig configures the metrics endpoint.
+type MetricsConfig struct {
+	// Listen is the address of the /metrics endpoint (e.g. 127.0.0.1:9464);
+	// empty disables it.
+	Listen string `mapstructure:"listen"`
 }
 
 // LogConfig configures zap.

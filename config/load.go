@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/mail"
 	"net/url"
 	"os"
@@ -300,6 +301,11 @@ func (c *Config) Validate() []FieldError {
 		}
 		if c.SMTP.Password != "" && c.SMTP.Username == "" {
 			add("smtp.username", "required when smtp.password is set")
+		}
+	}
+	if c.Metrics.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
+			add("metrics.listen", "not a host:port address: %v", err)
 		}
 	}
 	return errs

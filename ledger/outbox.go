@@ -114,3 +114,10 @@ func decodeMention(doc string) (mention.Mention, error) {
 	}
 	return m, nil
 }
+
+// PendingAlertCount returns how many alerts wait for delivery.
+func (l *Ledger) PendingAlertCount(ctx context.Context) (int, error) {
+	var n int
+	err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE state = 'pending'`).Scan(&n)
+	return n, err
+}

@@ -174,8 +174,11 @@ type Mention struct {
 	Score      float64  `json:"score"`
 	Categories []string `json:"categories"`
 	Targets    []string `json:"targets"`
-	Matches    []Match  `json:"matches"`
-	Explanation string  `json:"explanation,omitempty"`
+	// TargetKinds lists the kinds of Targets (staff, company, product), so
+	// the legal team can filter attacks on staff.
+	TargetKinds []string `json:"target_kinds,omitempty"`
+	Matches     []Match  `json:"matches"`
+	Explanation string   `json:"explanation,omitempty"`
 
 	Evidence *EvidenceRef `json:"evidence,omitempty"`
 

@@ -8,10 +8,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"mimamori/alert"
@@ -67,6 +70,8 @@ type Monitor struct {
 	sender     alert.Sender
 	evidence   *evidence.Store
 
+	metrics *metrics
+
 	mu      sync.Mutex
 	summary Summary
 	closers []func() error
@@ -88,15 +93,17 @@ func New(opts Options) (*Monitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Monitor{cfg: cfg, log: log, ledger: l, store: opts.Store, crawler: opts.Crawler}
+	m := &Monitor{cfg: cfg, log: log, ledger: l, store: opts.Store, crawler: opts.Crawler, metrics: newMetrics(l)}
 	m.closers = append(m.closers, l.Close)
 	if opts.Store != nil {
 		m.closers = append(m.closers, opts.Store.Close)
 	}
 	m.evidence = evidence.NewStore(filepath.Join(cfg.DataDir, "evidence"), "mimamori "+Version)
 	targets := map[string]mention.Target{}
+	kinds := map[string]mention.TargetKind{}
 	for _, t := range cfg.Targets {
 		targets[t.ID] = t
+		kinds[t.ID] = t.Kind
 	}
 	sender := opts.Sender
 	if sender == nil {
@@ -118,9 +125,12 @@ func New(opts Options) (*Monitor, error) {
 		sites[s.ID] = s.Site
 	}
 	m.pipeline = &Pipeline{ledger: l, detector: opts.Detector, evidence: m.evidence, minSeverity: cfg.Alert.MinSeverity,
-		sites: sites, log: log.Named("pipeline"), now: now, onAlert: m.dispatcher.Wake}
+		sites: sites, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.dispatcher.Wake}
 	if m.indexer != nil {
 		m.pipeline.onAccept = m.indexer.Wake
+	}
+	if cfg.Index.Backend == config.BackendElasticsearch {
+		m.pipeline.spoolMax = cfg.Index.Elasticsearch.SpoolMaxBytes
 	}
 	return m, nil
 }
@@ -151,11 +161,12 @@ func (m *Monitor) handle(ctx context.Context, sourceID string, posts []mention.P
 	m.mu.Lock()
 	m.summary.add(s)
 	m.mu.Unlock()
+	m.metrics.observe(sourceID, s, err)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		m.log.Error("source pass failed", zap.String("source", sourceID), zap.Int("posts_kept", len(posts)), zap.Error(err))
 	}
 	m.log.Info("source pass done", zap.String("source", sourceID), zap.Int("posts", s.Posts), zap.Int("new", s.Created),
-		zap.Int("edited", s.Updated), zap.Int("unchanged", s.Unchanged), zap.Int("alerts", s.Alerts), zap.Int("errors", s.Errors))
+		zap.Int("edited", s.Updated), zap.Int("unchanged", s.Unchanged), zap.Int("alerts", s.Alerts), zap.Int("errors", s.Errors), zap.Int("deferred", s.Deferred))
 }
 
 // Once crawls every source once, indexes what was accepted and delivers
@@ -213,6 +224,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); m.dispatcher.Run(ctx, 5*time.Second) }()
+	if m.cfg.Metrics.Listen != "" {
+		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	<-ctx.Done()
 	m.log.Info("shutting down: finishing in-flight work")
 	wg.Wait()
@@ -226,6 +244,20 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return crawlErr
 	}
 	return nil
+}
+
+// serveMetrics serves /metrics on addr.
+func (m *Monitor) serveMetrics(addr string) (*http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	m.log.Info("metrics endpoint", zap.String("url", "http://"+ln.Addr().String()+"/metrics"))
+	return srv, nil
 }
 
 // Close closes the ledger and the store, in reverse order of opening.

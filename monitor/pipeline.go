@@ -31,6 +31,8 @@ type Summary struct {
 	Updated   int
 	Alerts    int
 	Errors    int
+	// Deferred counts posts not accepted because the index spool is full.
+	Deferred int
 }
 
 func (s *Summary) add(o Summary) {
@@ -40,6 +42,7 @@ func (s *Summary) add(o Summary) {
 	s.Updated += o.Updated
 	s.Alerts += o.Alerts
 	s.Errors += o.Errors
+	s.Deferred += o.Deferred
 }
 
 // Pipeline takes posts from a crawler to the ledger: detect, capture
@@ -51,10 +54,15 @@ type Pipeline struct {
 	evidence    Capturer
 	minSeverity mention.Severity
 	sites       map[string]string
+	kinds       map[string]mention.TargetKind
 	log         *zap.Logger
 	now         func() time.Time
 	onAlert     func()
 	onAccept    func()
+	// spoolMax caps the index spool in bytes (0: no cap). Over the cap,
+	// only alertable posts are accepted; the others are deferred to a later
+	// pass (they are still on the site, and nothing accepted is dropped).
+	spoolMax int64
 }
 
 // AnalyzedText is the text the detector sees and the mention stores:
@@ -71,9 +79,18 @@ func AnalyzedText(p mention.Post) string {
 // logged and counted; the others go on.
 func (p *Pipeline) Process(ctx context.Context, sourceID string, posts []mention.Post) Summary {
 	var sum Summary
+	full := false
+	if p.spoolMax > 0 {
+		if b, err := p.ledger.IndexBacklog(ctx); err == nil && b.Bytes >= p.spoolMax {
+			full = true
+			p.log.Error("index spool full: only alertable posts are accepted until the index catches up",
+				zap.String("source", sourceID), zap.Int64("spool_bytes", b.Bytes), zap.Int64("spool_max_bytes", p.spoolMax),
+				zap.Int("spool_jobs", b.Jobs), zap.Time("oldest", b.Oldest))
+		}
+	}
 	for _, post := range posts {
 		sum.Posts++
-		o, err := p.one(ctx, sourceID, post)
+		o, err := p.one(ctx, sourceID, post, full)
 		if err != nil {
 			sum.Errors++
 			p.log.Error("process post", zap.String("source", sourceID), zap.String("permalink", post.Permalink), zap.Error(err))
@@ -84,7 +101,7 @@ func (p *Pipeline) Process(ctx context.Context, sourceID string, posts []mention
 	return sum
 }
 
-func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post) (Summary, error) {
+func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, spoolFull bool) (Summary, error) {
 	now := p.now().UTC()
 	if post.SourceID == "" {
 		post.SourceID = sourceID
@@ -110,10 +127,14 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post) 
 		Alert: v.Alert, Severity: v.Severity, Score: v.Score, Categories: v.Categories, Targets: v.Targets,
 		Matches: v.Matches, Explanation: v.Explanation, Status: mention.StatusNew,
 	}
+	m.TargetKinds = p.kindsOf(v.Targets)
 	if m.Severity == "" {
 		m.Severity = mention.SeverityInfo
 	}
 	alertable := v.Alert && m.Severity.Rank() >= p.minSeverity.Rank()
+	if spoolFull && !alertable {
+		return Summary{Deferred: 1}, nil
+	}
 	if alertable {
 		ref, err := p.evidence.Capture(m, post.Fetch)
 		if err != nil {
@@ -159,4 +180,16 @@ func (p *Pipeline) site(post mention.Post) string {
 		return u.Host
 	}
 	return post.SourceID
+}
+
+func (p *Pipeline) kindsOf(targets []string) []string {
+	var out []string
+	seen := map[mention.TargetKind]bool{}
+	for _, t := range targets {
+		if k, ok := p.kinds[t]; ok && !seen[k] {
+			seen[k] = true
+			out = append(out, string(k))
+		}
+	}
+	return out
 }
