@@ -58,6 +58,13 @@ CREATE TABLE IF NOT EXISTS index_queue (
 	bytes INTEGER NOT NULL,
 	enqueued INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS dead_letters (
+	mention_id TEXT NOT NULL,
+	version INTEGER NOT NULL,
+	status INTEGER NOT NULL,
+	reason TEXT NOT NULL,
+	at INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS crawl_state (
 	source_id TEXT NOT NULL,
 	key TEXT NOT NULL,

@@ -88,3 +88,13 @@ func (l *Ledger) IndexBacklog(ctx context.Context) (SpoolStats, error) {
 	}
 	return s, nil
 }
+
+// DeadLetter records a mention version the index refused for good, with
+// the reason, so an operator can fix and re-index it.
+func (l *Ledger) DeadLetter(ctx context.Context, id string, version, status int, reason string) error {
+	if _, err := l.db.ExecContext(ctx, `INSERT INTO dead_letters (mention_id, version, status, reason, at) VALUES (?, ?, ?, ?, ?)`,
+		id, version, status, reason, time.Now().UnixNano()); err != nil {
+		return fmt.Errorf("record dead letter for %s: %w", id, err)
+	}
+	return nil
+}

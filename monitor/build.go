@@ -3,15 +3,13 @@ package monitor
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 
 	"go.uber.org/zap"
 
 	"mimamori/config"
 	"mimamori/crawler"
 	"mimamori/detect"
-	"mimamori/index"
-	"mimamori/index/embedded"
+	"mimamori/mention"
 )
 
 // Build wires a Monitor from a validated config: the detector with the
@@ -26,25 +24,22 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger) (*Monitor, e
 	if err != nil {
 		return nil, err
 	}
-	store, err := OpenStore(ctx, cfg, log)
+	var m *Monitor
+	deadLetter := func(mn mention.Mention, status int, reason string) {
+		if m != nil {
+			m.deadLetter(mn, status, reason)
+		}
+	}
+	store, err := OpenStore(ctx, cfg, log, deadLetter)
 	if err != nil {
 		return nil, err
 	}
-	m, err := New(Options{Config: cfg, Log: log, Detector: det, Crawler: cr, Store: store})
+	m, err = New(Options{Config: cfg, Log: log, Detector: det, Crawler: cr, Store: store})
 	if err != nil {
 		store.Close()
 		return nil, err
 	}
 	return m, nil
-}
-
-// OpenStore opens the configured search index.
-func OpenStore(ctx context.Context, cfg config.Config, log *zap.Logger) (index.Store, error) {
-	switch cfg.Index.Backend {
-	case config.BackendEmbedded:
-		return embedded.Open(filepath.Join(cfg.DataDir, "index.db"))
-	}
-	return nil, fmt.Errorf("index.backend %q is not available", cfg.Index.Backend)
 }
 
 // NewCrawler builds the scheduler over every configured source.

@@ -224,6 +224,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); m.dispatcher.Run(ctx, 5*time.Second) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); m.maintain(ctx, time.Hour) }()
 	if m.cfg.Metrics.Listen != "" {
 		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
 		if err != nil {
@@ -244,6 +246,42 @@ func (m *Monitor) Run(ctx context.Context) error {
 		return crawlErr
 	}
 	return nil
+}
+
+// deadLetter records a mention the index refused for good.
+func (m *Monitor) deadLetter(mn mention.Mention, status int, reason string) {
+	m.log.Error("index refused a mention; kept in the dead-letter table", zap.String("mention", mn.ID),
+		zap.Int("version", mn.Version), zap.Int("status", status), zap.String("reason", reason))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.ledger.DeadLetter(ctx, mn.ID, mn.Version, status, reason); err != nil {
+		m.log.Error("record dead letter", zap.String("mention", mn.ID), zap.Error(err))
+	}
+}
+
+// maintainer is a store with periodic upkeep (Elasticsearch rollover and
+// retention).
+type maintainer interface {
+	Maintain(ctx context.Context, now time.Time) error
+}
+
+func (m *Monitor) maintain(ctx context.Context, every time.Duration) {
+	mt, ok := m.store.(maintainer)
+	if !ok {
+		return
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if err := mt.Maintain(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			m.log.Warn("index maintenance", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // serveMetrics serves /metrics on addr.

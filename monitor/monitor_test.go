@@ -107,7 +107,7 @@ func TestEvidenceFailureStillAlerts(t *testing.T) {
 func TestSpoolFullKeepsAlertablePosts(t *testing.T) {
 	ctx := context.Background()
 	m, _ := testMonitor(t, nil)
-	m.pipeline.spoolMax = 1 // any backlog is over the cap
+	m.pipeline.spoolMax = 1                                                     // any backlog is over the cap
 	m.pipeline.Process(ctx, "forum", []mention.Post{post(1, "サンプル社、料金が安くて良い")}) // fills the spool (not drained)
 	s := m.pipeline.Process(ctx, "forum", []mention.Post{post(2, "サンプル社の対応が遅い"), post(3, "サンプル社の佐藤花子を殺す")})
 	if s.Deferred != 1 || s.Alerts != 1 || s.Created != 1 {

@@ -4,6 +4,8 @@
 #   scripts/es-node.sh start          start (or reuse) the node; last stdout line is
 #                                     "export MIMAMORI_TEST_ES_URL=http://127.0.0.1:PORT"
 #   scripts/es-node.sh stop           stop the node and delete its data dir
+#   scripts/es-node.sh halt           stop the node but keep its data (outage tests)
+#   scripts/es-node.sh resume         start it again on the kept data
 #   scripts/es-node.sh status         exit 0 running+healthy, 1 unhealthy, 3 not running
 #   scripts/es-node.sh url            print the URL if the node is up (else exit 1)
 #   scripts/es-node.sh run -- CMD...  start, export MIMAMORI_TEST_ES_URL, run CMD,
@@ -287,7 +289,12 @@ cmd_start() {
   ensure_install
   ensure_user
   java=$(java_home)
-  write_config
+  if [[ ${RESUME:-} == 1 && -f $NODE_DIR/config/elasticsearch.yml ]]; then
+    log "resuming with the existing data dir $NODE_DIR/data"
+    chown -R "$ES_USER:$ES_USER" "$NODE_DIR" 2>/dev/null || true
+  else
+    write_config
+  fi
 
   # Elasticsearch refuses to run as root: drop to $ES_USER.
   local drop=()
@@ -354,7 +361,9 @@ cmd_stop() {
     log "not running"
   fi
   rm -f "$PID_FILE"
-  rm -rf "$NODE_DIR/data"
+  if [[ ${KEEP_DATA:-} != 1 ]]; then
+    rm -rf "$NODE_DIR/data"
+  fi
   unlock
 }
 
@@ -397,6 +406,8 @@ cmd_run() {
 case ${1:-} in
 start) cmd_start ;;
 stop) cmd_stop ;;
+halt) KEEP_DATA=1 cmd_stop ;;     # stop, keep the data (outage tests)
+resume) RESUME=1 cmd_start ;;     # start again on the kept data
 status) cmd_status ;;
 url) cmd_url ;;
 run)
@@ -404,7 +415,7 @@ run)
   cmd_run "$@"
   ;;
 *)
-  echo "usage: $0 {start|stop|status|url|run -- CMD...}" >&2
+  echo "usage: $0 {start|stop|halt|resume|status|url|run -- CMD...}" >&2
   exit 2
   ;;
 esac

@@ -61,7 +61,7 @@ func searchCmd() *cobra.Command {
 				}
 				*tf.dst = t
 			}
-			store, err := monitor.OpenStore(cmd.Context(), cfg, log)
+			store, err := monitor.OpenStore(cmd.Context(), cfg, log, nil)
 			if err != nil {
 				return err
 			}
@@ -147,7 +147,7 @@ func triageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := monitor.OpenStore(cmd.Context(), cfg, log)
+			store, err := monitor.OpenStore(cmd.Context(), cfg, log, nil)
 			if err != nil {
 				fmt.Printf("%s: %s (recorded; the index follows when it is reachable: %v)\n", m.ID, status, err)
 				return nil
