@@ -20,8 +20,17 @@ export MIMAMORI_MAILPIT="$MIMAMORI_CACHE/bin/mailpit-$MAILPIT_VERSION"
 echo "test.sh: go vet" >&2
 go vet ./...
 
+# The end-to-end tests stop and restart the shared Elasticsearch node (the
+# outage test), so they run after the other packages, not beside them.
+run_tests() {
+	go test -count=1 -timeout 20m $(go list ./... | grep -v '/e2e$') "$@"
+	go test -count=1 -timeout 20m ./e2e "$@"
+}
+export -f run_tests
+
 if [ "${MIMAMORI_SKIP_ES:-}" = 1 ]; then
 	echo "test.sh: MIMAMORI_SKIP_ES=1: Elasticsearch tests will skip" >&2
-	exec go test -count=1 -timeout 25m ./... "$@"
+	run_tests "$@"
+	exit
 fi
-exec scripts/es-node.sh run -- go test -count=1 -timeout 25m ./... "$@"
+exec scripts/es-node.sh run -- bash -c 'run_tests "$@"' run_tests "$@"
