@@ -12,11 +12,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"mimamori/internal/sqlitedb"
 
 	"mimamori/mention"
 )
@@ -75,18 +73,9 @@ CREATE TABLE IF NOT EXISTS crawl_state (
 
 // Open opens (creating if needed) the ledger file at path.
 func Open(path string) (*Ledger, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
-	}
-	dsn := "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=busy_timeout(10000)&_txlock=immediate"
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sqlitedb.Open(path, schema)
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
-	}
-	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create ledger schema in %s: %w", path, err)
 	}
 	return &Ledger{db: db}, nil
 }

@@ -24,17 +24,23 @@ func newLogger(cfg config.Config, format string) (*zap.Logger, error) {
 	return logging.New(cfg.Log.Level, format)
 }
 
+// configAndLogger loads the config and builds a logger in format ("" = the config's).
+func configAndLogger(cmd *cobra.Command, format string) (config.Config, *zap.Logger, error) {
+	cfg, err := loadConfig(cmd)
+	if err != nil {
+		return cfg, nil, err
+	}
+	log, err := newLogger(cfg, format)
+	return cfg, log, err
+}
+
 func runCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "run",
 		Short: "Run the daemon until SIGINT or SIGTERM",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, "")
+			cfg, log, err := configAndLogger(cmd, "")
 			if err != nil {
 				return err
 			}
@@ -59,11 +65,7 @@ func crawlCmd() *cobra.Command {
 			if !once {
 				return fmt.Errorf("crawl without --once is the daemon: use mimamori run")
 			}
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, "console")
+			cfg, log, err := configAndLogger(cmd, "console")
 			if err != nil {
 				return err
 			}

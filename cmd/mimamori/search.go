@@ -23,11 +23,7 @@ func searchCmd() *cobra.Command {
 		Short: "Search mentions in the index (embedded or Elasticsearch)",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, "console")
+			cfg, log, err := configAndLogger(cmd, "console")
 			if err != nil {
 				return err
 			}
@@ -130,11 +126,7 @@ func triageCmd() *cobra.Command {
 			if !mention.ValidStatus(status) {
 				return fmt.Errorf("--status %q: want new, reviewing, escalated, closed or false_positive", status)
 			}
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			log, err := newLogger(cfg, "console")
+			cfg, log, err := configAndLogger(cmd, "console")
 			if err != nil {
 				return err
 			}
