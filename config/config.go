@@ -51,6 +51,8 @@ type Config struct {
 	Alert AlertConfig `mapstructure:"alert"`
 	// SMTP is the mail relay; empty host means alerts go to the file outbox.
 	SMTP SMTPConfig `mapstructure:"smtp"`
+	// Evidence configures evidence capture.
+	Evidence EvidenceConfig `mapstructure:"evidence"`
 	// Metrics configures the Prometheus metrics endpoint.
 	Metrics MetricsConfig `mapstructure:"metrics"`
 }
@@ -76,80 +78,6 @@ type PatternsConfig struct {
 	Files []string `mapstructure:"files"`
 	// NoDefaultPack disables the shipped patterns.
 	NoDefaultPack bool `mapstructure:"no_default_pack"`
-}
-
-// CrawlerConfig holds crawler-wide settings and per-source defaults.
-type CrawlerConfig struct {
-	// UserAgent identifies the crawler, with a contact URL.
-	UserAgent string `mapstructure:"user_agent"`
-	// Timeout bounds one HTTP exchange, body included.
-	Timeout time.Duration `mapstructure:"timeout"`
-	// MaxBodyBytes caps a response body (after decompression).
-	MaxBodyBytes int64 `mapstructure:"max_body_bytes"`
-	// MaxRedirects caps redirects followed per request.
-	MaxRedirects int `mapstructure:"max_redirects"`
-	// Interval is the default time between two runs of a source.
-	Interval time.Duration `mapstructure:"interval"`
-	// Jitter is the fraction of the interval added at random (0–0.5).
-	Jitter float64 `mapstructure:"jitter"`
-	// Delay is the pause between two requests to one host.
-	Delay time.Duration `mapstructure:"delay"`
-	// MaxPages caps pages fetched per source run.
-	MaxPages int `mapstructure:"max_pages"`
-	// IgnoreRobots disables robots.txt for every source (logged).
-	IgnoreRobots bool `mapstructure:"ignore_robots"`
-}
-
-// Source kinds.
-const (
-	SourceFeed = "feed"
-	SourceHTML = "html"
-)
-
-// Source is one crawled site or feed.
-type Source struct {
-	// ID names the source; it is part of every mention id, so never reuse it.
-	ID string `mapstructure:"id"`
-	// Kind is feed or html.
-	Kind string `mapstructure:"kind"`
-	// URL is where crawling starts.
-	URL string `mapstructure:"url"`
-	// Site is a label for the legal team (defaults to the URL's host).
-	Site string `mapstructure:"site"`
-	// Interval overrides crawler.interval.
-	Interval time.Duration `mapstructure:"interval"`
-	// MaxPages overrides crawler.max_pages.
-	MaxPages int `mapstructure:"max_pages"`
-	// IgnoreRobots disables robots.txt for this source (logged).
-	IgnoreRobots bool `mapstructure:"ignore_robots"`
-	// AllowPrivate lets this source reach loopback and private addresses
-	// (a local demo or an intranet site). Off by default: SSRF guard.
-	AllowPrivate bool `mapstructure:"allow_private"`
-	// HTML configures the html kind.
-	HTML HTMLSelectors `mapstructure:"html"`
-}
-
-// HTMLSelectors are CSS selectors for the html source kind.
-type HTMLSelectors struct {
-	// Item selects one post on a page.
-	Item string `mapstructure:"item"`
-	// Text selects the post body inside the item.
-	Text string `mapstructure:"text"`
-	// Title selects an optional title inside the item.
-	Title string `mapstructure:"title"`
-	// Author selects the author inside the item.
-	Author string `mapstructure:"author"`
-	// Time selects the post time inside the item; its datetime attribute
-	// is used when present, else its text.
-	Time string `mapstructure:"time"`
-	// TimeLayout is a Go time layout for the text form (default: several
-	// common ones are tried).
-	TimeLayout string `mapstructure:"time_layout"`
-	// Permalink selects an element inside the item whose href (or id
-	// attribute for an anchor) makes the post's permalink.
-	Permalink string `mapstructure:"permalink"`
-	// Next selects the next-page link.
-	Next string `mapstructure:"next"`
 }
 
 // Index backends.
@@ -189,49 +117,6 @@ type ElasticsearchConfig struct {
 	// SpoolMaxBytes caps the local spool that holds mentions while the
 	// cluster is unreachable.
 	SpoolMaxBytes int64 `mapstructure:"spool_max_bytes"`
-}
-
-// AlertConfig configures alerts.
-type AlertConfig struct {
-	// To are the legal team's addresses.
-	To []string `mapstructure:"to"`
-	// From is the sender address.
-	From string `mapstructure:"from"`
-	// Language of the e-mail: ja (default) or en.
-	Language string `mapstructure:"language"`
-	// OutboxDir receives .eml files when no SMTP host is configured.
-	OutboxDir string `mapstructure:"outbox_dir"`
-	// MinSeverity is the lowest severity that alerts.
-	MinSeverity mention.Severity `mapstructure:"min_severity"`
-	// RetryInitial is the first retry delay of an undelivered alert.
-	RetryInitial time.Duration `mapstructure:"retry_initial"`
-	// RetryMax caps the retry delay.
-	RetryMax time.Duration `mapstructure:"retry_max"`
-	// AttachRawMaxBytes caps the raw page attached to a mail.
-	AttachRawMaxBytes int64 `mapstructure:"attach_raw_max_bytes"`
-}
-
-// SMTP TLS modes.
-const (
-	TLSStartTLS = "starttls"
-	TLSImplicit = "tls"
-	TLSNone     = "none"
-)
-
-// SMTPConfig is the mail relay.
-type SMTPConfig struct {
-	// Host of the relay; empty means use the file outbox.
-	Host string `mapstructure:"host"`
-	// Port of the relay.
-	Port int `mapstructure:"port"`
-	// Username for SMTP auth (optional).
-	Username string `mapstructure:"username"`
-	// Password for SMTP auth.
-	Password Secret `mapstructure:"password"`
-	// TLS is starttls (default), tls or none (loopback test servers only).
-	TLS string `mapstructure:"tls"`
-	// Timeout bounds one delivery.
-	Timeout time.Duration `mapstructure:"timeout"`
 }
 
 // Default returns the configuration used for every key a file leaves out.

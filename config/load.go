@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/mail"
 	"net/url"
 	"os"
 	"reflect"
@@ -190,62 +189,7 @@ func (c *Config) Validate() []FieldError {
 			add(fmt.Sprintf("patterns.files[%d]", i), "cannot read %s: %v", f, err)
 		}
 	}
-	cr := c.Crawler
-	if cr.UserAgent == "" {
-		add("crawler.user_agent", "must not be empty")
-	}
-	if cr.Timeout <= 0 {
-		add("crawler.timeout", "must be positive")
-	}
-	if cr.MaxBodyBytes <= 0 {
-		add("crawler.max_body_bytes", "must be positive")
-	}
-	if cr.MaxRedirects < 0 || cr.MaxRedirects > 20 {
-		add("crawler.max_redirects", "must be between 0 and 20")
-	}
-	if cr.Interval < 10*1e9 {
-		add("crawler.interval", "must be at least 10s")
-	}
-	if cr.Jitter < 0 || cr.Jitter > 0.5 {
-		add("crawler.jitter", "must be between 0 and 0.5")
-	}
-	if cr.Delay < 0 {
-		add("crawler.delay", "must not be negative")
-	}
-	if cr.MaxPages <= 0 {
-		add("crawler.max_pages", "must be positive")
-	}
-	srcIDs := map[string]bool{}
-	for i, s := range c.Sources {
-		k := fmt.Sprintf("sources[%d]", i)
-		if s.ID == "" {
-			add(k+".id", "must not be empty")
-		} else if srcIDs[s.ID] {
-			add(k+".id", "duplicate source id %q", s.ID)
-		}
-		srcIDs[s.ID] = true
-		if u, err := url.Parse(s.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			add(k+".url", "not an absolute http(s) URL")
-		}
-		if s.Interval != 0 && s.Interval < 10*1e9 {
-			add(k+".interval", "must be at least 10s")
-		}
-		if s.MaxPages < 0 {
-			add(k+".max_pages", "must not be negative")
-		}
-		switch s.Kind {
-		case SourceFeed:
-		case SourceHTML:
-			if s.HTML.Item == "" {
-				add(k+".html.item", "required for an html source")
-			}
-			if s.HTML.Text == "" {
-				add(k+".html.text", "required for an html source")
-			}
-		default:
-			add(k+".kind", "%q is not feed or html", s.Kind)
-		}
-	}
+	errs = append(errs, c.validateSources()...)
 	switch c.Index.Backend {
 	case BackendEmbedded:
 	case BackendElasticsearch:
@@ -269,40 +213,8 @@ func (c *Config) Validate() []FieldError {
 	default:
 		add("index.backend", "%q is not embedded or elasticsearch", c.Index.Backend)
 	}
-	a := c.Alert
-	for i, to := range a.To {
-		if _, err := mail.ParseAddress(to); err != nil {
-			add(fmt.Sprintf("alert.to[%d]", i), "not an e-mail address: %q", to)
-		}
-	}
-	if _, err := mail.ParseAddress(a.From); err != nil {
-		add("alert.from", "not an e-mail address: %q", a.From)
-	}
-	if a.Language != "ja" && a.Language != "en" {
-		add("alert.language", "%q is not ja or en", a.Language)
-	}
-	if !a.MinSeverity.Valid() || a.MinSeverity == mention.SeverityInfo {
-		add("alert.min_severity", "%q is not medium, high or critical", a.MinSeverity)
-	}
-	if a.RetryInitial <= 0 || a.RetryMax < a.RetryInitial {
-		add("alert.retry_initial", "must be positive and not above alert.retry_max")
-	}
-	if c.SMTP.Host != "" {
-		if len(a.To) == 0 {
-			add("alert.to", "at least one recipient is required when smtp.host is set")
-		}
-		if c.SMTP.Port <= 0 || c.SMTP.Port > 65535 {
-			add("smtp.port", "must be between 1 and 65535")
-		}
-		switch c.SMTP.TLS {
-		case TLSStartTLS, TLSImplicit, TLSNone:
-		default:
-			add("smtp.tls", "%q is not starttls, tls or none", c.SMTP.TLS)
-		}
-		if c.SMTP.Password != "" && c.SMTP.Username == "" {
-			add("smtp.username", "required when smtp.password is set")
-		}
-	}
+	errs = append(errs, c.validateAlert()...)
+	errs = append(errs, c.validateEvidence()...)
 	if c.Metrics.Listen != "" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Listen); err != nil {
 			add("metrics.listen", "not a host:port address: %v", err)
