@@ -2,137 +2,203 @@ package alert
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"os"
+	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
+	"mimamori/config"
 	"mimamori/ledger"
+	"mimamori/mention"
 )
 
-// Outbox is the durable list of alerts to deliver (the ledger).
-type Outbox interface {
-	DueAlerts(ctx context.Context, now time.Time, limit int) ([]ledger.PendingAlert, error)
-	MarkSent(ctx context.Context, id string, at time.Time, via string) error
-	MarkFailed(ctx context.Context, id string, cause error, next time.Time) error
-}
+// FailpointEnv names the environment variable of the crash test hook: when
+// it is "crash-after-send" the process kills itself right after a mail was
+// accepted and before the ledger records it, as a power cut would. Only
+// the end-to-end tests set it.
+const FailpointEnv = "MIMAMORI_FAILPOINT"
 
-// Dispatcher delivers due alerts from the outbox. An alert is marked sent
-// only after its sender succeeded; a failed one is retried with capped
-// exponential backoff and jitter, across restarts, until it goes out.
+// Dispatcher delivers due notifications. Each is claimed in the ledger
+// before it is sent (so two dispatchers never send one notification) and
+// marked sent only after the sender succeeded. A dispatcher that dies
+// between the two leaves the claim to expire after the lease, and the
+// notification is sent again with the same Message-ID: at most one
+// duplicate per such crash (none with the file outbox, which keeps one
+// file per notification). Failures are retried with capped exponential
+// backoff and jitter; a notification failing for longer than DeadAfter
+// becomes a dead letter and raises an operator alert.
 type Dispatcher struct {
-	outbox  Outbox
-	render  *Renderer
-	sender  Sender
-	log     *zap.Logger
-	initial time.Duration
-	max     time.Duration
-	now     func() time.Time
-	wake    chan struct{}
-	lastErr string
+	ledger    *ledger.Ledger
+	render    *Renderer
+	email     Sender
+	webhook   *WebhookSender
+	routes    map[string]config.Route
+	cfg       config.AlertConfig
+	targets   map[string]mention.Target
+	log       *zap.Logger
+	now       func() time.Time
+	lease     time.Duration
+	failpoint string
+	lastErr   string
 }
 
-// NewDispatcher wires a dispatcher.
-func NewDispatcher(outbox Outbox, r *Renderer, s Sender, retryInitial, retryMax time.Duration, log *zap.Logger) *Dispatcher {
-	return &Dispatcher{outbox: outbox, render: r, sender: s, log: log.Named("alert"), initial: retryInitial,
-		max: retryMax, now: time.Now, wake: make(chan struct{}, 1)}
-}
-
-// Wake asks the dispatcher to look at the outbox now (a new alert was
-// enqueued).
-func (d *Dispatcher) Wake() {
-	select {
-	case d.wake <- struct{}{}:
-	default:
+// NewDispatcher wires a dispatcher. email delivers mail routes; webhooks
+// go out over HTTP.
+func NewDispatcher(l *ledger.Ledger, r *Renderer, email Sender, cfg config.AlertConfig, targets map[string]mention.Target,
+	now func() time.Time, log *zap.Logger) *Dispatcher {
+	routes := map[string]config.Route{}
+	for _, rt := range cfg.EffectiveRoutes() {
+		routes[rt.Name] = rt
 	}
-}
-
-// Run delivers due alerts until ctx is cancelled, polling every interval.
-func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := d.Flush(ctx); err != nil && ctx.Err() == nil {
-			d.log.Error("deliver alerts", zap.Error(err))
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-d.wake:
-		}
+	op := cfg.OperatorTo
+	if len(op) == 0 {
+		op = cfg.To
 	}
+	routes[OperatorRoute] = config.Route{Name: OperatorRoute, To: op, NoAttachments: true}
+	return &Dispatcher{ledger: l, render: r, email: email, webhook: NewWebhookSender(30 * time.Second), routes: routes, cfg: cfg,
+		targets: targets, log: log.Named("alert"), now: now, lease: cfg.SendLease, failpoint: os.Getenv(FailpointEnv)}
 }
 
-// Flush delivers every alert due now and returns how many were sent.
+// Flush delivers every notification due now and returns how many were
+// delivered.
 func (d *Dispatcher) Flush(ctx context.Context) (int, error) {
 	sent := 0
-	for {
-		due, err := d.outbox.DueAlerts(ctx, d.now(), 50)
-		if err != nil {
+	for ctx.Err() == nil {
+		n, ok, err := d.ledger.ClaimDue(ctx, d.now(), d.lease)
+		if err != nil || !ok {
 			return sent, err
 		}
-		if len(due) == 0 {
-			return sent, nil
-		}
-		progress := false
-		for _, p := range due {
-			if ctx.Err() != nil {
-				return sent, ctx.Err()
-			}
-			if d.deliver(ctx, p) {
-				sent++
-				progress = true
-			}
-		}
-		if !progress {
-			return sent, nil
+		if d.deliver(ctx, n) {
+			sent++
 		}
 	}
+	return sent, ctx.Err()
 }
 
-func (d *Dispatcher) deliver(ctx context.Context, p ledger.PendingAlert) bool {
-	a := Alert{ID: p.ID, Kind: p.Kind, Created: p.Created, Mention: p.Mention}
-	msg, err := d.render.Message(a, d.now())
-	if err == nil {
-		err = d.sender.Send(ctx, p.ID, msg)
+func (d *Dispatcher) deliver(ctx context.Context, n ledger.Notification) bool {
+	rt, ok := d.routes[n.Route]
+	var err error
+	via := ""
+	if !ok {
+		err = fmt.Errorf("route %q is no longer configured", n.Route)
+	} else {
+		lang := rt.Language
+		if lang == "" {
+			lang = d.cfg.Language
+		}
+		if rt.Webhook != "" {
+			via = "webhook " + rt.Name
+			var subject, body string
+			if subject, body, err = d.render.Render(lang, n); err == nil {
+				err = d.webhook.Post(ctx, rt.Webhook, rt.WebhookFormat, n.ID, subject, body)
+			}
+		} else {
+			via = d.email.Name()
+			to := Recipients(rt, d.targets, n)
+			if len(to) == 0 {
+				to = []string{"legal@localhost"} // the file outbox needs none; SMTP config requires alert.to
+			}
+			msg, rerr := d.render.Message(lang, n, to, !rt.NoAttachments, d.now())
+			if err = rerr; err == nil {
+				err = d.email.Send(ctx, n.ID, msg)
+			}
+		}
 	}
 	if err != nil {
-		next := d.now().Add(d.backoff(p.Attempts))
 		if ctx.Err() != nil {
-			return false // shutting down: the alert stays pending as it was
+			return false // shutting down: the claim expires and the notification is sent later
 		}
-		if merr := d.outbox.MarkFailed(ctx, p.ID, err, next); merr != nil {
-			d.log.Error("record failed alert delivery", zap.String("alert", p.ID), zap.Error(merr))
-		}
-		if err.Error() != d.lastErr { // log once per distinct failure
-			d.log.Warn("alert delivery failed; will retry", zap.String("alert", p.ID), zap.String("sender", d.sender.Name()),
-				zap.Int("attempt", p.Attempts+1), zap.Time("next_attempt", next), zap.Error(err))
-			d.lastErr = err.Error()
-		}
+		d.failed(ctx, n, err)
 		return false
+	}
+	if d.failpoint == "crash-after-send" {
+		d.log.Warn("failpoint: killing the process after a send, before recording it", zap.String("notification", n.ID))
+		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
 	d.lastErr = ""
-	if err := d.outbox.MarkSent(ctx, p.ID, d.now(), d.sender.Name()); err != nil {
-		// Delivered but not recorded: the next pass sends it again with the
-		// same Message-ID (the file outbox skips it).
-		d.log.Error("record sent alert", zap.String("alert", p.ID), zap.Error(err))
+	if err := d.ledger.MarkSent(ctx, n.ID, d.now(), via); err != nil {
+		d.log.Error("record sent notification; it will be sent again after the lease", zap.String("notification", n.ID), zap.Error(err))
 		return false
 	}
-	d.log.Info("alert delivered", zap.String("alert", p.ID), zap.String("mention", p.Mention.ID),
-		zap.String("severity", string(p.Mention.Severity)), zap.String("sender", d.sender.Name()))
+	d.log.Info("alert delivered", zap.String("notification", n.ID), zap.String("route", n.Route), zap.String("kind", n.Kind),
+		zap.Int("alerts", len(n.Alerts)), zap.String("via", via))
 	return true
 }
 
+func (d *Dispatcher) failed(ctx context.Context, n ledger.Notification, cause error) {
+	now := d.now()
+	next := now.Add(d.backoff(n.Attempts))
+	first, err := d.ledger.MarkFailed(ctx, n.ID, cause, now, next)
+	if err != nil {
+		d.log.Error("record failed delivery", zap.String("notification", n.ID), zap.Error(err))
+		return
+	}
+	if now.Sub(first) >= d.cfg.DeadAfter {
+		d.dead(ctx, n, cause, first)
+		return
+	}
+	if cause.Error() != d.lastErr { // log once per distinct failure
+		d.log.Warn("alert delivery failed; will retry", zap.String("notification", n.ID), zap.String("route", n.Route),
+			zap.Int("attempt", n.Attempts), zap.Time("next_attempt", next), zap.Error(cause))
+		d.lastErr = cause.Error()
+	}
+}
+
+func (d *Dispatcher) dead(ctx context.Context, n ledger.Notification, cause error, first time.Time) {
+	if err := d.ledger.MarkDead(ctx, n.ID, cause); err != nil {
+		d.log.Error("record dead letter", zap.String("notification", n.ID), zap.Error(err))
+		return
+	}
+	d.log.Error("alert undeliverable: moved to dead letters", zap.String("notification", n.ID), zap.String("route", n.Route),
+		zap.Time("failing_since", first), zap.Error(cause))
+	if n.Route == OperatorRoute {
+		return // the operator's own channel is down: the log above is what is left
+	}
+	now := d.now()
+	_, err := d.ledger.AddAlert(ctx, "operator-dead-"+n.ID, ledger.AlertKindOperator, "", now, now, mention.SeverityHigh.Rank(),
+		OperatorDetail{
+			Title: fmt.Sprintf("通知 %s を %s 以上配信できませんでした / notification undeliverable", n.ID, d.cfg.DeadAfter),
+			Detail: fmt.Sprintf("route: %s\nalerts: %d\nfailing since: %s\nlast error: %v\n\n再送: mimamori alerts resend %s",
+				n.Route, len(n.Alerts), first.In(JST).Format(time.RFC3339), cause, n.ID),
+		})
+	if err != nil {
+		d.log.Error("raise operator alert", zap.Error(err))
+	}
+}
+
+// OperatorAlert raises an operator alert (a failing source, a refused
+// index write) with a dedupe key: one per key within the window.
+func OperatorAlert(ctx context.Context, l *ledger.Ledger, key, title, detail string, now time.Time, window time.Duration) error {
+	_, err := l.AddAlert(ctx, fmt.Sprintf("operator-%s-%d", shortKey(key), now.UnixNano()), ledger.AlertKindOperator, "operator:"+key,
+		now, now.Add(-window), mention.SeverityHigh.Rank(), OperatorDetail{Title: title, Detail: detail})
+	return err
+}
+
+func shortKey(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if r < 128 && (r == '-' || r == '_' || r == '.' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')) {
+			out = append(out, r)
+		}
+	}
+	if len(out) > 40 {
+		out = out[:40]
+	}
+	return string(out)
+}
+
 func (d *Dispatcher) backoff(attempts int) time.Duration {
-	b := d.initial
-	for i := 0; i < attempts && b < d.max; i++ {
+	b := d.cfg.RetryInitial
+	for i := 1; i < attempts && b < d.cfg.RetryMax; i++ {
 		b *= 2
 	}
-	if b > d.max {
-		b = d.max
-	}
-	// ±20% jitter so many daemons do not retry in step
-	j := time.Duration(float64(b) * (0.8 + 0.4*rand.Float64()))
-	return j
+	b = min(b, d.cfg.RetryMax)
+	return time.Duration(float64(b) * (0.8 + 0.4*rand.Float64())) // ±20% jitter
 }
+
+// ErrNoRecipients is returned when a route resolves to nobody.
+var ErrNoRecipients = errors.New("no recipients")

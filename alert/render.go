@@ -1,311 +1,211 @@
-// Package alert turns alertable mentions into e-mails for the legal team
-// (Japanese first, English available) and delivers them from the ledger's
-// durable outbox, over SMTP or into a folder of .eml files, retrying until
-// they are delivered.
+// Package alert turns alert events into notifications for people: it
+// routes each event (by severity, category, target kind, alert kind) to
+// recipients, groups bursts from one thread or author, rolls overflow and
+// digests up, renders Japanese or English mails from templates users can
+// override, and delivers them from the ledger's durable outbox over SMTP,
+// into a folder of .eml files, or to a Slack/Teams webhook, retrying until
+// delivered and dead-lettering (with an operator alert) what never is.
 package alert
 
 import (
 	"bytes"
+	"embed"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/wneessen/go-mail"
 
 	"mimamori/evidence"
+	"mimamori/ledger"
 	"mimamori/mention"
 )
 
-// JST is Japan Standard Time; a fixed zone so no tzdata is needed.
-var JST = time.FixedZone("JST", 9*60*60)
+//go:embed templates/*.tmpl
+var shipped embed.FS
 
-// Alert is one alert to deliver.
-type Alert struct {
-	ID      string
-	Kind    string
-	Created time.Time
-	Mention mention.Mention
-}
-
-// Renderer builds alert e-mails.
+// Renderer builds notifications' subjects, bodies and mails.
 type Renderer struct {
 	From          string
-	To            []string
-	Language      string // ja or en
 	Targets       map[string]mention.Target
 	AttachRawMax  int64
 	MessageDomain string
+	KibanaURL     string
+	EvidenceURL   string
+	EvidenceRoot  string
+	MaxPerHour    int
+	templates     map[string]*template.Template
 }
 
-var severityJA = map[mention.Severity]string{
-	mention.SeverityCritical: "緊急", mention.SeverityHigh: "重大", mention.SeverityMedium: "要注意", mention.SeverityInfo: "参考",
+var funcs = template.FuncMap{
+	"join": strings.Join,
+	"inc":  func(i int) int { return i + 1 },
+	"quote": func(s string) string {
+		lines := strings.Split(s, "\n")
+		for i, l := range lines {
+			lines[i] = "> " + l
+		}
+		return strings.Join(lines, "\n")
+	},
+	"oneline": func(s string) string { return excerptOf(strings.Join(strings.Fields(s), " "), 120) },
 }
 
-var categoryJA = map[string]string{
-	"threat": "脅迫・暴力の予告", "doxxing": "個人情報の晒し", "defamation": "名誉毀損・誹謗中傷",
-	"insult": "侮辱・暴言", "intimidation": "威圧・執拗な言動", "discrimination": "差別的言動",
-	"sexual": "性的な言動", "disruption": "業務妨害の扇動", "unauthorized_recording": "無断撮影",
-	"unreasonable_demand": "不当な要求", "complaint": "苦情（正当な意見）",
+// LoadTemplates parses the shipped templates and, when dir is set, the
+// user's ja.tmpl / en.tmpl in it, whose blocks override the shipped ones.
+func (r *Renderer) LoadTemplates(dir string) error {
+	r.templates = map[string]*template.Template{}
+	for _, lang := range []string{"ja", "en"} {
+		t, err := template.New(lang).Funcs(funcs).ParseFS(shipped, "templates/"+lang+".tmpl")
+		if err != nil {
+			return fmt.Errorf("shipped %s templates: %w", lang, err)
+		}
+		if dir != "" {
+			p := filepath.Join(dir, lang+".tmpl")
+			if data, err := os.ReadFile(p); err == nil {
+				if _, err := t.New("user").Parse(string(data)); err != nil {
+					return fmt.Errorf("alert template %s: %w", p, err)
+				}
+			} else if !os.IsNotExist(err) {
+				return fmt.Errorf("alert template %s: %w", p, err)
+			}
+		}
+		r.templates[lang] = t
+	}
+	return nil
 }
 
-var categoryEN = map[string]string{
-	"threat": "threat of violence", "doxxing": "doxxing", "defamation": "defamation",
-	"insult": "insult", "intimidation": "intimidation", "discrimination": "discrimination",
-	"sexual": "sexual harassment", "disruption": "incitement to disrupt business",
-	"unauthorized_recording": "unauthorized recording", "unreasonable_demand": "unreasonable demand",
-	"complaint": "complaint (legitimate)",
+// block names the template pair of a notification.
+func block(n ledger.Notification) string {
+	switch n.Kind {
+	case "digest", "overflow":
+		return "digest"
+	case "group":
+		if len(n.Alerts) > 1 {
+			return "group"
+		}
+	}
+	if len(n.Alerts) == 1 {
+		switch n.Alerts[0].Kind {
+		case ledger.AlertKindPersistent:
+			return "persistent"
+		case ledger.AlertKindSpike:
+			return "spike"
+		case ledger.AlertKindOperator:
+			return "operator"
+		}
+	}
+	return "single"
 }
 
-var kindJA = map[mention.TargetKind]string{mention.KindCompany: "会社", mention.KindStaff: "スタッフ", mention.KindProduct: "製品"}
+// Render returns the subject and body of a notification in lang.
+func (r *Renderer) Render(lang string, n ledger.Notification) (subject, body string, err error) {
+	if r.templates == nil {
+		if err := r.LoadTemplates(""); err != nil {
+			return "", "", err
+		}
+	}
+	if lang != "en" {
+		lang = "ja"
+	}
+	if len(n.Alerts) == 0 {
+		return "", "", fmt.Errorf("render notification %s: it holds no alerts", n.ID)
+	}
+	v := r.view(lang, n)
+	name := block(n)
+	var sb, bb bytes.Buffer
+	if err := r.templates[lang].ExecuteTemplate(&sb, name+".subject", v); err != nil {
+		return "", "", fmt.Errorf("render notification %s (%s.subject): %w", n.ID, name, err)
+	}
+	if err := r.templates[lang].ExecuteTemplate(&bb, name+".body", v); err != nil {
+		return "", "", fmt.Errorf("render notification %s (%s.body): %w", n.ID, name, err)
+	}
+	return strings.Join(strings.Fields(sb.String()), " "), bb.String(), nil
+}
 
-// MessageID returns the deterministic Message-ID of an alert, so a mail
-// sent twice after a crash can be recognised as the same mail.
-func (r *Renderer) MessageID(alertID string) string {
+// MessageID returns the deterministic Message-ID of a notification, so a
+// mail sent twice after a crash is recognisably the same mail.
+func (r *Renderer) MessageID(id string) string {
 	d := r.MessageDomain
 	if d == "" {
 		d = "mimamori.invalid"
 	}
-	return "<" + alertID + "@" + d + ">"
+	return id + "@" + d
 }
 
-func (r *Renderer) targetLabel(id string, ja bool) string {
-	t, ok := r.Targets[id]
-	if !ok {
-		return id
+// Message builds the e-mail of a notification for recipients. With attach,
+// the evidence manifest and raw page of each alert (at most 10) go along.
+func (r *Renderer) Message(lang string, n ledger.Notification, to []string, attach bool, sentAt time.Time) (*mail.Msg, error) {
+	subject, body, err := r.Render(lang, n)
+	if err != nil {
+		return nil, err
 	}
-	if ja {
-		return fmt.Sprintf("%s（%s）", t.Name, kindJA[t.Kind])
-	}
-	return fmt.Sprintf("%s (%s)", t.Name, t.Kind)
-}
-
-// mainCategory is the category of the strongest attributed match.
-func mainCategory(m mention.Mention) string {
-	for _, mt := range m.Matches {
-		if mt.Target != "" && mt.Category != "complaint" {
-			return mt.Category
-		}
-	}
-	for _, c := range m.Categories {
-		if c != "complaint" {
-			return c
-		}
-	}
-	return "complaint"
-}
-
-// Subject returns the subject line.
-func (r *Renderer) Subject(a Alert) string {
-	m := a.Mention
-	var tl []string
-	for _, t := range m.Targets {
-		tl = append(tl, r.targetLabel(t, r.Language != "en"))
-	}
-	cat := mainCategory(m)
-	if r.Language == "en" {
-		return fmt.Sprintf("[mimamori %s] %s: post about %s", strings.ToUpper(string(m.Severity)), categoryEN[cat], strings.Join(tl, ", "))
-	}
-	return fmt.Sprintf("【mimamori %s】%s：%s への投稿", severityJA[m.Severity], categoryJA[cat], strings.Join(tl, "、"))
-}
-
-// Body returns the plain-text body.
-func (r *Renderer) Body(a Alert) string {
-	m := a.Mention
-	ja := r.Language != "en"
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	fmtT := func(t time.Time) string {
-		if t.IsZero() {
-			if ja {
-				return "不明"
-			}
-			return "unknown"
-		}
-		if ja {
-			return t.In(JST).Format("2006年01月02日 15:04:05 JST")
-		}
-		return t.In(JST).Format("2006-01-02 15:04:05 JST")
-	}
-	var cats, tgts []string
-	for _, c := range m.Categories {
-		if ja {
-			cats = append(cats, categoryJA[c])
-		} else {
-			cats = append(cats, categoryEN[c])
-		}
-	}
-	for _, t := range m.Targets {
-		tgts = append(tgts, r.targetLabel(t, ja))
-	}
-	excerpt := excerptOf(m.Text, 400)
-	if ja {
-		w("mimamori が、会社またはスタッフへの誹謗中傷・ハラスメントの可能性がある投稿を検知しました。")
-		w("投稿は削除されることがあります。証拠の保全状況をご確認のうえ、対応をご判断ください。")
-		w("")
-		w("重大度　: %s（%s） スコア %.1f", severityJA[m.Severity], m.Severity, m.Score)
-		w("分類　　: %s", strings.Join(cats, "、"))
-		w("対象　　: %s", strings.Join(tgts, "、"))
-		if why := r.reasonJA(m); why != "" {
-			w("判定理由: %s", why)
-		}
-		w("")
-		w("■ 投稿")
-		w("URL　　　: %s", m.URL)
-		w("サイト　 : %s（ソース %s）", m.Site, m.SourceID)
-		w("投稿者　 : %s", orDash(m.Author))
-		w("投稿日時 : %s", fmtT(m.Published))
-		w("検知日時 : %s", fmtT(m.FirstSeen))
-		if m.Title != "" {
-			w("タイトル : %s", m.Title)
-		}
-		w("")
-		w("■ 抜粋")
-		w("%s", quote(excerpt))
-		w("")
-		w("■ 該当箇所")
-	} else {
-		w("mimamori detected a post that may be defamation or harassment of the company or its staff.")
-		w("")
-		w("Severity : %s, score %.1f", m.Severity, m.Score)
-		w("Category : %s", strings.Join(cats, ", "))
-		w("Target   : %s", strings.Join(tgts, ", "))
-		if m.Explanation != "" {
-			w("Why      : %s", m.Explanation)
-		}
-		w("")
-		w("== Post")
-		w("URL      : %s", m.URL)
-		w("Site     : %s (source %s)", m.Site, m.SourceID)
-		w("Author   : %s", orDash(m.Author))
-		w("Posted   : %s", fmtT(m.Published))
-		w("Detected : %s", fmtT(m.FirstSeen))
-		w("")
-		w("== Excerpt")
-		w("%s", quote(excerpt))
-		w("")
-		w("== Matches")
-	}
-	for _, mt := range m.Matches {
-		label := categoryEN[mt.Category]
-		if ja {
-			label = categoryJA[mt.Category]
-		}
-		tgt := ""
-		if mt.Target != "" {
-			tgt = " → " + r.targetLabel(mt.Target, ja)
-		}
-		w("- %s「%s」(%d–%d, rule %s)%s", label, mt.Term, mt.Start, mt.End, mt.Rule, tgt)
-	}
-	w("")
-	if ev := m.Evidence; ev != nil {
-		if ja {
-			w("■ 証拠の保全")
-			w("バンドルID　　　: %s", ev.BundleID)
-			w("保存場所　　　　: %s", ev.Path)
-			w("manifest SHA-256: %s", ev.ManifestSHA256)
-			w("生データ SHA-256: %s", ev.RawSHA256)
-			w("改ざん検証　　　: mimamori evidence verify %s", ev.Path)
-			w("添付: manifest.json（全ファイルのハッシュ）と、受信したままのページ")
-		} else {
-			w("== Evidence")
-			w("Bundle          : %s", ev.BundleID)
-			w("Stored at       : %s", ev.Path)
-			w("manifest SHA-256: %s", ev.ManifestSHA256)
-			w("raw page SHA-256: %s", ev.RawSHA256)
-			w("Verify with     : mimamori evidence verify %s", ev.Path)
-		}
-	} else if ja {
-		w("■ 証拠の保全: 保全できませんでした（ログを確認してください）")
-	} else {
-		w("== Evidence: capture failed (see the daemon log)")
-	}
-	w("")
-	w("mention id: %s / alert id: %s", m.ID, a.ID)
-	if ja {
-		w("このメールは mimamori が自動送信しています。(English: set alert.language to en)")
-	}
-	return b.String()
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func quote(s string) string {
-	lines := strings.Split(s, "\n")
-	for i, l := range lines {
-		lines[i] = "> " + l
-	}
-	return strings.Join(lines, "\n")
-}
-
-func excerptOf(s string, max int) string {
-	r := []rune(strings.TrimSpace(s))
-	if len(r) <= max {
-		return string(r)
-	}
-	return string(r[:max]) + "…"
-}
-
-// reasonJA explains in Japanese why the post alerted: the strongest
-// attributed match, its category and its target.
-func (r *Renderer) reasonJA(m mention.Mention) string {
-	for _, mt := range m.Matches {
-		if mt.Target == "" || mt.Category == "complaint" {
-			continue
-		}
-		return fmt.Sprintf("「%s」（%s）が %s に向けられています（ルール %s）", mt.Term, categoryJA[mt.Category],
-			r.targetLabel(mt.Target, true), mt.Rule)
-	}
-	return ""
-}
-
-// Message builds the e-mail for an alert, with the evidence manifest and
-// the raw page attached when a bundle exists.
-func (r *Renderer) Message(a Alert, sentAt time.Time) (*mail.Msg, error) {
 	msg := mail.NewMsg()
 	if err := msg.From(r.From); err != nil {
-		return nil, fmt.Errorf("render alert %s: from %q: %w", a.ID, r.From, err)
+		return nil, fmt.Errorf("notification %s: from %q: %w", n.ID, r.From, err)
 	}
-	to := r.To
 	if len(to) == 0 {
-		to = []string{"legal@localhost"}
+		return nil, fmt.Errorf("notification %s: no recipients", n.ID)
 	}
 	if err := msg.To(to...); err != nil {
-		return nil, fmt.Errorf("render alert %s: to: %w", a.ID, err)
+		return nil, fmt.Errorf("notification %s: to: %w", n.ID, err)
 	}
-	msg.Subject(r.Subject(a))
-	msg.SetMessageIDWithValue(strings.Trim(r.MessageID(a.ID), "<>"))
+	msg.Subject(subject)
+	msg.SetMessageIDWithValue(r.MessageID(n.ID))
 	msg.SetDateWithValue(sentAt.In(JST))
-	msg.SetGenHeader("X-Mimamori-Alert-Id", a.ID)
-	msg.SetGenHeader("X-Mimamori-Mention-Id", a.Mention.ID)
-	msg.SetGenHeader("X-Mimamori-Severity", string(a.Mention.Severity))
-	msg.SetBodyString(mail.TypeTextPlain, r.Body(a))
-	if ev := a.Mention.Evidence; ev != nil {
-		man, raw, err := evidence.ReadManifest(ev.Path)
-		if err != nil {
-			return nil, fmt.Errorf("render alert %s: %w", a.ID, err)
+	msg.SetGenHeader("X-Mimamori-Notification-Id", n.ID)
+	var ids, mids []string
+	for _, a := range n.Alerts {
+		ids = append(ids, a.ID)
+		if a.MentionID != "" {
+			mids = append(mids, a.MentionID)
 		}
-		if err := msg.AttachReader("manifest.json", bytes.NewReader(raw)); err != nil {
-			return nil, fmt.Errorf("render alert %s: attach manifest: %w", a.ID, err)
-		}
-		for _, f := range man.Files {
-			if f.Role != "raw-response-body" || f.Size > r.AttachRawMax {
+	}
+	msg.SetGenHeader("X-Mimamori-Alert-Id", strings.Join(ids, " "))
+	if len(mids) > 0 {
+		msg.SetGenHeader("X-Mimamori-Mention-Id", strings.Join(mids, " "))
+	}
+	msg.SetBodyString(mail.TypeTextPlain, body)
+	if attach && block(n) != "digest" {
+		attached := 0
+		for _, a := range n.Alerts {
+			if a.Mention == nil || a.Mention.Evidence == nil || attached >= 10 {
 				continue
 			}
-			data, err := os.ReadFile(filepath.Join(ev.Path, f.Path))
-			if err != nil {
-				return nil, fmt.Errorf("render alert %s: attach %s: %w", a.ID, f.Path, err)
+			if err := r.attachEvidence(msg, a.Mention.Evidence, len(n.Alerts) > 1); err != nil {
+				return nil, fmt.Errorf("notification %s: %w", n.ID, err)
 			}
-			if err := msg.AttachReader("evidence-"+filepath.Base(f.Path), bytes.NewReader(data)); err != nil {
-				return nil, fmt.Errorf("render alert %s: attach %s: %w", a.ID, f.Path, err)
-			}
+			attached++
 		}
 	}
 	return msg, nil
+}
+
+func (r *Renderer) attachEvidence(msg *mail.Msg, ev *mention.EvidenceRef, prefixed bool) error {
+	man, raw, err := evidence.ReadManifest(ev.Path)
+	if err != nil {
+		return err
+	}
+	prefix := ""
+	if prefixed {
+		prefix = ev.BundleID + "-"
+	}
+	if err := msg.AttachReader(prefix+"manifest.json", bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("attach manifest of %s: %w", ev.BundleID, err)
+	}
+	for _, f := range man.Files {
+		if f.Role != "raw-response-body" || f.Size > r.AttachRawMax {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(ev.Path, f.Path))
+		if err != nil {
+			return fmt.Errorf("attach %s of %s: %w", f.Path, ev.BundleID, err)
+		}
+		if err := msg.AttachReader(prefix+"evidence-"+filepath.Base(f.Path), bytes.NewReader(data)); err != nil {
+			return fmt.Errorf("attach %s of %s: %w", f.Path, ev.BundleID, err)
+		}
+	}
+	return nil
 }

@@ -151,6 +151,16 @@ func Default() Config {
 			RetryInitial:      30 * time.Second,
 			RetryMax:          30 * time.Minute,
 			AttachRawMaxBytes: 5 << 20,
+			DeadAfter:         24 * time.Hour,
+			SendLease:         5 * time.Minute,
+			GroupWindow:       time.Minute,
+			GroupMax:          20,
+			MaxPerHour:        30,
+			Escalation: EscalationConfig{
+				PersistentWindow: 24 * time.Hour, PersistentThreshold: 3,
+				AnonymousAuthors: []string{"名無しさん", "名無し", "匿名", "匿名希望", "Anonymous", "anonymous", "[deleted]"},
+				SpikeWindow:      time.Hour, SpikeBaseline: 7 * 24 * time.Hour, SpikeMinCount: 20, SpikeFactor: 5,
+			},
 		},
 		SMTP: SMTPConfig{Port: 587, TLS: TLSStartTLS, Timeout: 30 * time.Second},
 	}

@@ -49,6 +49,7 @@ alert:
   to: [legal@sample.example]
   from: mimamori@sample.example
   language: ja
+  group_window: 10s   # posts of one thread within 10 s go out as one mail
 `, dataDir, baseURL, ThreadPath, baseURL, FeedPath)
 }
 

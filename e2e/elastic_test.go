@@ -126,8 +126,7 @@ func TestElasticsearchOutageLosesNothing(t *testing.T) {
 	want++
 	// Alerts do not wait for the index.
 	waitFor(t, 60*time.Second, "alert during the outage", func() bool {
-		emls, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
-		return len(emls) == want
+		return len(outboxMentions(t, outbox)) == want
 	})
 	d.WaitLog(t, "index store unavailable", 60*time.Second)
 
@@ -150,9 +149,13 @@ func TestElasticsearchOutageLosesNothing(t *testing.T) {
 	if len(ids) != len(site.Posts()) {
 		t.Fatalf("index holds %d mentions, site has %d posts", len(ids), len(site.Posts()))
 	}
-	emls, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
-	if len(emls) != want {
-		t.Fatalf("want %d alerts, got %d", want, len(emls))
+	for id, n := range outboxMentions(t, outbox) {
+		if n != 1 {
+			t.Errorf("mention %s alerted %d times", id, n)
+		}
+	}
+	if got := len(outboxMentions(t, outbox)); got != want {
+		t.Fatalf("want %d alerted mentions, got %d", want, got)
 	}
 	// The edit is in the index as version 2, with version 1 in the history.
 	var hist struct {

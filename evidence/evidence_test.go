@@ -31,7 +31,7 @@ func TestCaptureVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.OK() || r.Files != 3 {
+	if !r.OK() || r.Files != 4 || !r.ChainChecked {
 		t.Fatalf("fresh bundle: ok=%v files=%d problems=%v", r.OK(), r.Files, r.Problems)
 	}
 	body, _ := os.ReadFile(filepath.Join(ref.Path, "raw/response.html"))
@@ -82,18 +82,5 @@ func TestVerifyDetectsTampering(t *testing.T) {
 func TestVerifyNotABundle(t *testing.T) {
 	if _, err := Verify(t.TempDir(), ""); err == nil || !strings.Contains(err.Error(), "manifest.json missing") {
 		t.Fatalf("want missing-manifest error, got %v", err)
-	}
-}
-
-func flip(t *testing.T, path string, at int) {
-	t.Helper()
-	os.Chmod(path, 0o600)
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b[at] ^= 0x01
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		t.Fatal(err)
 	}
 }

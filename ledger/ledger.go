@@ -8,10 +8,13 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"mimamori/internal/sqlitedb"
@@ -21,34 +24,79 @@ import (
 
 // Ledger is the state database.
 type Ledger struct {
-	db *sql.DB
+	db     *sql.DB
+	policy Policy
 }
 
 const schema = `
 CREATE TABLE IF NOT EXISTS mentions (
 	id TEXT PRIMARY KEY,
 	source_id TEXT NOT NULL,
+	site TEXT NOT NULL DEFAULT '',
+	author TEXT NOT NULL DEFAULT '',
+	targets TEXT NOT NULL DEFAULT '[]',
 	first_seen INTEGER NOT NULL,
 	last_seen INTEGER NOT NULL,
 	version INTEGER NOT NULL,
 	content_hash TEXT NOT NULL,
 	severity_rank INTEGER NOT NULL,
-	alerted INTEGER NOT NULL DEFAULT 0,
+	-- alerted_rank is the highest severity rank alerted so far (-1: never)
+	alerted_rank INTEGER NOT NULL DEFAULT -1,
 	doc TEXT NOT NULL
 );
+CREATE INDEX IF NOT EXISTS mentions_author ON mentions(site, author, first_seen);
+CREATE INDEX IF NOT EXISTS mentions_seen ON mentions(first_seen);
+-- alerts are alert events: one per (mention, kind) or per escalation. The
+-- router turns pending events into notifications (mails, webhooks).
 CREATE TABLE IF NOT EXISTS alerts (
 	id TEXT PRIMARY KEY,
-	mention_id TEXT NOT NULL,
+	mention_id TEXT NOT NULL DEFAULT '',
 	kind TEXT NOT NULL,
+	dedupe_key TEXT NOT NULL DEFAULT '',
 	created INTEGER NOT NULL,
 	state TEXT NOT NULL,
+	severity_rank INTEGER NOT NULL DEFAULT 0,
+	detail TEXT NOT NULL DEFAULT '{}',
+	silence_id TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS alerts_state ON alerts(state, created);
+CREATE INDEX IF NOT EXISTS alerts_dedupe ON alerts(dedupe_key, created);
+-- notifications are the mails (or webhook posts) of one route: one alert,
+-- a group of alerts of one thread or author, or a digest.
+CREATE TABLE IF NOT EXISTS notifications (
+	id TEXT PRIMARY KEY,
+	route TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	group_key TEXT NOT NULL DEFAULT '',
+	created INTEGER NOT NULL,
+	due INTEGER NOT NULL,
+	state TEXT NOT NULL,
 	attempts INTEGER NOT NULL DEFAULT 0,
-	next_attempt INTEGER NOT NULL,
+	next_attempt INTEGER NOT NULL DEFAULT 0,
+	first_failure INTEGER NOT NULL DEFAULT 0,
 	last_error TEXT NOT NULL DEFAULT '',
 	sent_at INTEGER NOT NULL DEFAULT 0,
 	via TEXT NOT NULL DEFAULT ''
 );
-CREATE INDEX IF NOT EXISTS alerts_due ON alerts(state, next_attempt);
+CREATE INDEX IF NOT EXISTS notifications_due ON notifications(state, due);
+CREATE INDEX IF NOT EXISTS notifications_group ON notifications(route, group_key, state);
+CREATE TABLE IF NOT EXISTS notification_items (
+	notification_id TEXT NOT NULL,
+	alert_id TEXT NOT NULL,
+	PRIMARY KEY (notification_id, alert_id)
+);
+CREATE INDEX IF NOT EXISTS notification_items_alert ON notification_items(alert_id);
+CREATE TABLE IF NOT EXISTS silences (
+	id TEXT PRIMARY KEY,
+	author TEXT NOT NULL DEFAULT '',
+	site TEXT NOT NULL DEFAULT '',
+	target TEXT NOT NULL DEFAULT '',
+	source_id TEXT NOT NULL DEFAULT '',
+	category TEXT NOT NULL DEFAULT '',
+	created INTEGER NOT NULL,
+	expires INTEGER NOT NULL,
+	comment TEXT NOT NULL DEFAULT ''
+);
 CREATE TABLE IF NOT EXISTS index_queue (
 	seq INTEGER PRIMARY KEY AUTOINCREMENT,
 	mention_id TEXT NOT NULL,
@@ -103,14 +151,45 @@ func (o Outcome) String() string {
 // Result reports what Accept did.
 type Result struct {
 	Outcome Outcome
-	// Alerted is true when this call enqueued an alert.
+	// Alerted is true when this call created an alert for the mention
+	// itself (new, or severity risen).
 	Alerted bool
+	// Escalated is true when this call created a persistent-author alert.
+	Escalated bool
 	// Mention is the stored mention (first_seen and version as kept).
 	Mention mention.Mention
 }
 
-// AlertKindNew is the alert a mention gets when it first becomes alertable.
-const AlertKindNew = "new"
+// Alert kinds.
+const (
+	// AlertKindNew is the alert a mention gets when it first becomes alertable.
+	AlertKindNew = "new"
+	// AlertKindSeverityUp re-alerts a mention whose severity rose after an edit.
+	AlertKindSeverityUp = "severity_up"
+	// AlertKindPersistent flags one author posting about a target again and
+	// again (the policy's 執拗な言動).
+	AlertKindPersistent = "persistent_author"
+	// AlertKindSpike flags a surge of mentions of a target (炎上).
+	AlertKindSpike = "spike"
+	// AlertKindOperator tells the operator something is broken (a dead
+	// letter, a failing source).
+	AlertKindOperator = "operator"
+)
+
+// Policy holds the thresholds Accept applies.
+type Policy struct {
+	// PersistentWindow and PersistentThreshold: this many alertable posts
+	// by one author about one target within the window raise a
+	// persistent-author alert (0 disables).
+	PersistentWindow    time.Duration
+	PersistentThreshold int
+	// AnonymousAuthors are author names that stand for nobody in
+	// particular (名無しさん) and never count as one persistent author.
+	AnonymousAuthors []string
+}
+
+// SetPolicy sets the escalation thresholds.
+func (l *Ledger) SetPolicy(p Policy) { l.policy = p }
 
 // Known returns the stored content hash and version of a mention, or ""
 // and 0 when unknown, so the pipeline can skip detection and evidence for
@@ -136,8 +215,11 @@ func (l *Ledger) Touch(ctx context.Context, id string, seen time.Time) error {
 }
 
 // Accept records a mention in one transaction: the mention row, its index
-// job, and — when alertable and never alerted before — its pending alert.
-// m.ID must be set; m.FirstSeen and m.LastSeen are the time it was seen.
+// job, and its alert events — a "new" alert the first time it is
+// alertable, a "severity_up" alert when an edit raised its severity above
+// what was alerted, and a persistent-author alert when its author crossed
+// the threshold. m.ID must be set; m.FirstSeen and m.LastSeen are the time
+// it was seen.
 func (l *Ledger) Accept(ctx context.Context, m mention.Mention, alertable bool) (Result, error) {
 	tx, err := l.db.BeginTx(ctx, nil)
 	if err != nil {
@@ -148,15 +230,16 @@ func (l *Ledger) Accept(ctx context.Context, m mention.Mention, alertable bool) 
 	var (
 		firstSeen, version int64
 		hash               string
-		alerted            bool
+		alertedRank        int
 	)
-	err = tx.QueryRowContext(ctx, `SELECT first_seen, version, content_hash, alerted FROM mentions WHERE id = ?`, m.ID).
-		Scan(&firstSeen, &version, &hash, &alerted)
+	err = tx.QueryRowContext(ctx, `SELECT first_seen, version, content_hash, alerted_rank FROM mentions WHERE id = ?`, m.ID).
+		Scan(&firstSeen, &version, &hash, &alertedRank)
 	res := Result{}
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		res.Outcome = Created
 		m.Version = 1
+		alertedRank = -1
 		if m.Status == "" {
 			m.Status = mention.StatusNew
 		}
@@ -184,18 +267,33 @@ func (l *Ledger) Accept(ctx context.Context, m mention.Mention, alertable bool) 
 			m.Evidence = prev.Evidence
 		}
 	}
-	doAlert := alertable && !alerted
+	rank := m.Severity.Rank()
+	kind := ""
+	switch {
+	case alertable && alertedRank < 0:
+		kind = AlertKindNew
+	case alertable && rank > alertedRank:
+		kind = AlertKindSeverityUp
+	}
+	newRank := alertedRank
+	if kind != "" {
+		newRank = rank
+	}
 	doc, err := json.Marshal(m)
 	if err != nil {
 		return Result{}, fmt.Errorf("accept mention %s: encode: %w", m.ID, err)
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO mentions (id, source_id, first_seen, last_seen, version, content_hash, severity_rank, alerted, doc)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-		ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, version = excluded.version,
-			content_hash = excluded.content_hash, severity_rank = excluded.severity_rank,
-			alerted = max(alerted, excluded.alerted), doc = excluded.doc`,
-		m.ID, m.SourceID, m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Version, m.ContentHash,
-		m.Severity.Rank(), doAlert, string(doc))
+	targets, _ := json.Marshal(m.Targets)
+	if m.Targets == nil {
+		targets = []byte("[]")
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO mentions (id, source_id, site, author, targets, first_seen, last_seen, version, content_hash, severity_rank, alerted_rank, doc)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT(id) DO UPDATE SET last_seen = excluded.last_seen, version = excluded.version, author = excluded.author,
+			targets = excluded.targets, content_hash = excluded.content_hash, severity_rank = excluded.severity_rank,
+			alerted_rank = excluded.alerted_rank, doc = excluded.doc`,
+		m.ID, m.SourceID, m.Site, m.Author, string(targets), m.FirstSeen.UnixNano(), m.LastSeen.UnixNano(), m.Version, m.ContentHash,
+		rank, newRank, string(doc))
 	if err != nil {
 		return Result{}, fmt.Errorf("accept mention %s: write: %w", m.ID, err)
 	}
@@ -203,16 +301,23 @@ func (l *Ledger) Accept(ctx context.Context, m mention.Mention, alertable bool) 
 		m.ID, m.Version, len(doc), m.LastSeen.UnixNano()); err != nil {
 		return Result{}, fmt.Errorf("accept mention %s: enqueue index: %w", m.ID, err)
 	}
-	if doAlert {
-		// INSERT OR IGNORE: the alert id is the mention id and kind, so a
-		// second daemon or a replay can never create a second alert.
-		r, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO alerts (id, mention_id, kind, created, state, next_attempt)
-			VALUES (?, ?, ?, ?, 'pending', ?)`, AlertID(m.ID, AlertKindNew), m.ID, AlertKindNew, m.LastSeen.UnixNano(), 0)
-		if err != nil {
-			return Result{}, fmt.Errorf("accept mention %s: enqueue alert: %w", m.ID, err)
+	if kind != "" {
+		id := AlertID(m.ID, AlertKindNew)
+		if kind == AlertKindSeverityUp {
+			id = AlertID(m.ID, "severity-"+string(m.Severity))
 		}
-		n, _ := r.RowsAffected()
-		res.Alerted = n == 1
+		// INSERT OR IGNORE: the alert id is deterministic, so a second
+		// daemon or a replay can never create a second alert.
+		n, err := insertAlert(ctx, tx, id, m.ID, kind, "", m.LastSeen, rank, nil)
+		if err != nil {
+			return Result{}, fmt.Errorf("accept mention %s: %w", m.ID, err)
+		}
+		res.Alerted = n
+	}
+	if alertable {
+		if res.Escalated, err = l.persistent(ctx, tx, m); err != nil {
+			return Result{}, fmt.Errorf("accept mention %s: %w", m.ID, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return Result{}, fmt.Errorf("accept mention %s: commit: %w", m.ID, err)
@@ -221,7 +326,91 @@ func (l *Ledger) Accept(ctx context.Context, m mention.Mention, alertable bool) 
 	return res, nil
 }
 
-// AlertID is the deterministic id of an alert.
+type execer interface {
+	ExecContext(ctx context.Context, q string, args ...any) (sql.Result, error)
+}
+
+// insertAlert adds a pending alert event unless its id exists; it reports
+// whether it was added.
+func insertAlert(ctx context.Context, tx execer, id, mentionID, kind, dedupeKey string, at time.Time, rank int, detail any) (bool, error) {
+	d := []byte("{}")
+	if detail != nil {
+		var err error
+		if d, err = json.Marshal(detail); err != nil {
+			return false, fmt.Errorf("encode alert %s: %w", id, err)
+		}
+	}
+	r, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO alerts (id, mention_id, kind, dedupe_key, created, state, severity_rank, detail)
+		VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)`, id, mentionID, kind, dedupeKey, at.UnixNano(), rank, string(d))
+	if err != nil {
+		return false, fmt.Errorf("enqueue alert %s: %w", id, err)
+	}
+	n, _ := r.RowsAffected()
+	return n == 1, nil
+}
+
+// PersistentDetail describes a persistent-author alert.
+type PersistentDetail struct {
+	Site     string   `json:"site"`
+	Author   string   `json:"author"`
+	Target   string   `json:"target"`
+	Count    int      `json:"count"`
+	Window   string   `json:"window"`
+	Mentions []string `json:"mentions"`
+}
+
+// persistent raises a persistent-author alert when m's author posted
+// PersistentThreshold alertable posts about one of m's targets within
+// PersistentWindow, unless one was raised for them within the window.
+func (l *Ledger) persistent(ctx context.Context, tx *sql.Tx, m mention.Mention) (bool, error) {
+	p := l.policy
+	if p.PersistentThreshold <= 0 || p.PersistentWindow <= 0 || strings.TrimSpace(m.Author) == "" {
+		return false, nil
+	}
+	for _, a := range p.AnonymousAuthors {
+		if strings.EqualFold(strings.TrimSpace(a), strings.TrimSpace(m.Author)) {
+			return false, nil
+		}
+	}
+	since := m.LastSeen.Add(-p.PersistentWindow).UnixNano()
+	raised := false
+	for _, target := range m.Targets {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM mentions WHERE site = ? AND author = ? AND first_seen >= ?
+			AND alerted_rank >= 0 AND EXISTS (SELECT 1 FROM json_each(mentions.targets) WHERE value = ?) ORDER BY first_seen`,
+			m.Site, m.Author, since, target)
+		if err != nil {
+			return false, fmt.Errorf("count posts of %s: %w", m.Author, err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			rows.Scan(&id)
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if len(ids) < p.PersistentThreshold {
+			continue
+		}
+		key := "persistent:" + m.Site + "\x00" + m.Author + "\x00" + target
+		var recent int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM alerts WHERE dedupe_key = ? AND created >= ?`, key, since).Scan(&recent); err != nil {
+			return false, err
+		}
+		if recent > 0 {
+			continue
+		}
+		id := fmt.Sprintf("persistent-%s-%d", shortHash(key), m.LastSeen.UnixNano())
+		d := PersistentDetail{Site: m.Site, Author: m.Author, Target: target, Count: len(ids), Window: p.PersistentWindow.String(), Mentions: ids}
+		ok, err := insertAlert(ctx, tx, id, m.ID, AlertKindPersistent, key, m.LastSeen, mention.SeverityHigh.Rank(), d)
+		if err != nil {
+			return false, err
+		}
+		raised = raised || ok
+	}
+	return raised, nil
+}
+
+// AlertID is the deterministic id of a mention's alert.
 func AlertID(mentionID, kind string) string { return mentionID + "-" + kind }
 
 // Mention returns the stored mention with id.
@@ -284,4 +473,9 @@ func (l *Ledger) Count(ctx context.Context) (int, error) {
 	var n int
 	err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM mentions`).Scan(&n)
 	return n, err
+}
+
+func shortHash(s string) string {
+	h := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(h[:8])
 }

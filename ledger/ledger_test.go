@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -52,19 +53,33 @@ func TestAcceptLifecycle(t *testing.T) {
 	if r, _ = l.Accept(ctx, mk("b", "編集して脅迫", t0.Add(time.Hour)), true); !r.Alerted {
 		t.Fatal("post edited into an attack did not alert")
 	}
-	due, err := l.DueAlerts(ctx, t0.Add(3*time.Hour), 10)
+	due, err := l.PendingAlerts(ctx, 10)
 	if err != nil || len(due) != 2 {
-		t.Fatalf("due alerts: %d %v", len(due), err)
+		t.Fatalf("pending alerts: %d %v", len(due), err)
 	}
 	if due[0].Mention.Version != 2 {
 		t.Errorf("alert carries stale mention version %d", due[0].Mention.Version)
+	}
+	// An edit that raises the severity re-alerts once; the same severity again does not.
+	up := mk("a", "詐欺会社、殺す", t0.Add(4*time.Hour))
+	up.Severity = mention.SeverityCritical
+	if r, _ = l.Accept(ctx, up, true); !r.Alerted {
+		t.Fatal("severity rise did not re-alert")
+	}
+	up.Text, up.ContentHash = "詐欺会社、殺すぞ", mention.ContentHash("", "詐欺会社、殺すぞ", "")
+	if r, _ = l.Accept(ctx, up, true); r.Alerted {
+		t.Fatal("an edit at the same severity re-alerted")
 	}
 	// Index spool holds every accepted version, collapsed per mention.
 	jobs, err := l.PendingIndex(ctx, 100)
 	if err != nil || len(jobs) != 2 {
 		t.Fatalf("index jobs: %d %v", len(jobs), err)
 	}
-	if err := l.AckIndex(ctx, jobs[len(jobs)-1].Seq); err != nil {
+	var last int64
+	for _, j := range jobs {
+		last = max(last, j.Seq)
+	}
+	if err := l.AckIndex(ctx, last); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := l.IndexBacklog(ctx); b.Jobs != 0 {
@@ -72,29 +87,97 @@ func TestAcceptLifecycle(t *testing.T) {
 	}
 }
 
-func TestOutboxRetryAndSent(t *testing.T) {
+func TestNotificationLifecycle(t *testing.T) {
 	ctx := context.Background()
 	l := open(t)
 	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 	l.Accept(ctx, mk("a", "x", t0), true)
-	id := AlertID("a", AlertKindNew)
-	if err := l.MarkFailed(ctx, id, errors.New("connection refused"), t0.Add(time.Minute)); err != nil {
+	l.Accept(ctx, mk("b", "y", t0), true)
+	// Both alerts of one group land in one notification, due after the window.
+	for _, id := range []string{"a", "b"} {
+		if err := l.RouteAlert(ctx, AlertID(id, AlertKindNew), t0, "", []Placement{{Route: "legal", Kind: "group",
+			GroupKey: "thread", Due: t0.Add(time.Minute), MaxItems: 10}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, ok, _ := l.ClaimDue(ctx, t0.Add(30*time.Second), time.Minute); ok {
+		t.Fatal("claimed before due")
+	}
+	n, ok, err := l.ClaimDue(ctx, t0.Add(time.Minute), 5*time.Minute)
+	if err != nil || !ok || len(n.Alerts) != 2 || n.Attempts != 1 {
+		t.Fatalf("claim: ok=%v err=%v %+v", ok, err, n)
+	}
+	// Claimed: not due again until the lease ends (a crash mid-send resends then).
+	if _, ok, _ := l.ClaimDue(ctx, t0.Add(2*time.Minute), time.Minute); ok {
+		t.Fatal("claimed twice within the lease")
+	}
+	ff, err := l.MarkFailed(ctx, n.ID, errors.New("connection refused"), t0.Add(2*time.Minute), t0.Add(3*time.Minute))
+	if err != nil || !ff.Equal(t0.Add(2*time.Minute)) {
+		t.Fatalf("mark failed: %v %v", ff, err)
+	}
+	n, ok, _ = l.ClaimDue(ctx, t0.Add(3*time.Minute), time.Minute)
+	if !ok || n.Attempts != 2 {
+		t.Fatalf("retry not due: %+v", n)
+	}
+	l.MarkSent(ctx, n.ID, t0.Add(3*time.Minute), "smtp")
+	if _, ok, _ := l.ClaimDue(ctx, t0.Add(time.Hour), time.Minute); ok {
+		t.Fatal("sent notification still due")
+	}
+	// Routing the same alert again changes nothing.
+	l.RouteAlert(ctx, AlertID("a", AlertKindNew), t0, "", []Placement{{Route: "legal", Kind: "single", Due: t0}})
+	if ns, _ := l.Notifications(ctx, "", 10); len(ns) != 1 {
+		t.Fatalf("re-routing created notifications: %d", len(ns))
+	}
+}
+
+func TestSilenceAndPersistentAuthor(t *testing.T) {
+	ctx := context.Background()
+	l := open(t)
+	l.SetPolicy(Policy{PersistentWindow: 24 * time.Hour, PersistentThreshold: 3, AnonymousAuthors: []string{"名無しさん"}})
+	t0 := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	post := func(id, author string, at time.Time) Result {
+		m := mk(id, "攻撃"+id, at)
+		m.Author, m.Site, m.Targets = author, "forum.example.jp", []string{"staff-sato"}
+		r, err := l.Accept(ctx, m, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if post("p1", "troll", t0).Escalated || post("p2", "troll", t0.Add(time.Hour)).Escalated {
+		t.Fatal("escalated below the threshold")
+	}
+	if !post("p3", "troll", t0.Add(2*time.Hour)).Escalated {
+		t.Fatal("third post within the window did not escalate")
+	}
+	if post("p4", "troll", t0.Add(3*time.Hour)).Escalated {
+		t.Fatal("escalated twice within one window")
+	}
+	for i, at := range []time.Duration{0, time.Hour, 2 * time.Hour} {
+		if post(fmt.Sprintf("n%d", i), "名無しさん", t0.Add(at)).Escalated {
+			t.Fatal("anonymous posts escalated as one author")
+		}
+	}
+	// Outside the window the count starts over.
+	if post("p5", "troll", t0.Add(30*time.Hour)).Escalated {
+		t.Fatal("escalated on one post after the window")
+	}
+
+	s := Silence{ID: "s1", Author: "troll", Created: t0, Expires: t0.Add(7 * 24 * time.Hour)}
+	if err := l.AddSilence(ctx, s); err != nil {
 		t.Fatal(err)
 	}
-	if due, _ := l.DueAlerts(ctx, t0.Add(30*time.Second), 10); len(due) != 0 {
-		t.Fatal("alert due before its retry time")
+	active, _ := l.Silences(ctx, t0.Add(time.Hour))
+	m := mk("z", "x", t0)
+	m.Author = "TROLL"
+	if len(active) != 1 || !active[0].Matches(&m, t0.Add(time.Hour)) || active[0].Matches(&m, t0.Add(8*24*time.Hour)) {
+		t.Fatalf("silence matching wrong: %+v", active)
 	}
-	due, _ := l.DueAlerts(ctx, t0.Add(time.Minute), 10)
-	if len(due) != 1 || due[0].Attempts != 1 {
-		t.Fatalf("retry not due: %+v", due)
+	if err := l.ExpireSilence(ctx, "s1", t0.Add(2*time.Hour)); err != nil {
+		t.Fatal(err)
 	}
-	l.MarkSent(ctx, id, t0.Add(time.Minute), "smtp")
-	if due, _ := l.DueAlerts(ctx, t0.Add(time.Hour), 10); len(due) != 0 {
-		t.Fatal("sent alert still due")
-	}
-	as, _ := l.Alerts(ctx)
-	if len(as) != 1 || as[0].State != AlertSent || as[0].Attempts != 2 {
-		t.Fatalf("alert record: %+v", as)
+	if active, _ := l.Silences(ctx, t0.Add(3*time.Hour)); len(active) != 0 {
+		t.Fatal("expired silence still active")
 	}
 }
 

@@ -32,6 +32,9 @@ type Target struct {
 	// Exclude lists phrases that, when they contain the alias hit, cancel it
 	// (another company with a similar name, a famous namesake).
 	Exclude []string `json:"exclude,omitempty" mapstructure:"exclude"`
+	// Contacts are e-mail addresses told when this staff member is
+	// attacked (their manager, HR), for routes with to_staff_contacts.
+	Contacts []string `json:"-" mapstructure:"contacts"`
 }
 
 // Severity orders how urgent an alert is.

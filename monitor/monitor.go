@@ -66,8 +66,11 @@ type Monitor struct {
 	crawler    Crawler
 	pipeline   *Pipeline
 	indexer    *Indexer
+	router     *alert.Router
 	dispatcher *alert.Dispatcher
 	sender     alert.Sender
+	now        func() time.Time
+	wake       chan struct{}
 	evidence   *evidence.Store
 
 	metrics *metrics
@@ -114,9 +117,20 @@ func New(opts Options) (*Monitor, error) {
 		}
 	}
 	m.sender = sender
-	r := &alert.Renderer{From: cfg.Alert.From, To: cfg.Alert.To, Language: cfg.Alert.Language, Targets: targets,
-		AttachRawMax: cfg.Alert.AttachRawMaxBytes}
-	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert.RetryInitial, cfg.Alert.RetryMax, log)
+	r := &alert.Renderer{From: cfg.Alert.From, Targets: targets, AttachRawMax: cfg.Alert.AttachRawMaxBytes,
+		KibanaURL: cfg.Alert.KibanaURL, EvidenceURL: cfg.Alert.EvidenceURL, EvidenceRoot: m.evidence.Root(),
+		MaxPerHour: cfg.Alert.MaxPerHour}
+	if err := r.LoadTemplates(cfg.Alert.TemplatesDir); err != nil {
+		l.Close()
+		return nil, err
+	}
+	esc := cfg.Alert.Escalation
+	l.SetPolicy(ledger.Policy{PersistentWindow: esc.PersistentWindow, PersistentThreshold: esc.PersistentThreshold,
+		AnonymousAuthors: esc.AnonymousAuthors})
+	m.now = now
+	m.wake = make(chan struct{}, 1)
+	m.router = alert.NewRouter(l, cfg.Alert, targets, now, log)
+	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log)
 	if opts.Store != nil {
 		m.indexer = NewIndexer(l, opts.Store, log)
 	}
@@ -125,7 +139,7 @@ func New(opts Options) (*Monitor, error) {
 		sites[s.ID] = s.Site
 	}
 	m.pipeline = &Pipeline{ledger: l, detector: opts.Detector, evidence: m.evidence, minSeverity: cfg.Alert.MinSeverity,
-		sites: sites, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.dispatcher.Wake}
+		sites: sites, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.wakeAlerts}
 	if m.indexer != nil {
 		m.pipeline.onAccept = m.indexer.Wake
 	}
@@ -195,10 +209,56 @@ func (m *Monitor) Flush(ctx context.Context) error {
 			m.log.Error("index store unavailable; mentions wait in the local spool", zap.Error(err), zap.Int("backlog_jobs", backlog.Jobs))
 		}
 	}
-	if _, err := m.dispatcher.Flush(ctx); err != nil {
+	if err := m.alerts(ctx, true); err != nil {
 		return fmt.Errorf("deliver alerts: %w", err)
 	}
 	return nil
+}
+
+func (m *Monitor) wakeAlerts() {
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// alerts routes pending alert events, checks for spikes and delivers due
+// notifications. With releaseGroups, open groups are sent now instead of
+// at the end of their window (a one-shot run does not wait).
+func (m *Monitor) alerts(ctx context.Context, releaseGroups bool) error {
+	if _, err := m.router.Route(ctx); err != nil {
+		return err
+	}
+	if _, err := alert.Spikes(ctx, m.ledger, m.cfg.Alert.Escalation, m.now()); err != nil {
+		return err
+	}
+	if _, err := m.router.Route(ctx); err != nil { // a spike alert is routed at once
+		return err
+	}
+	if releaseGroups {
+		if err := m.ledger.ReleaseGroups(ctx, m.now()); err != nil {
+			return err
+		}
+	}
+	_, err := m.dispatcher.Flush(ctx)
+	return err
+}
+
+// alertLoop runs alerts every interval and whenever a new alert arrives.
+func (m *Monitor) alertLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if err := m.alerts(ctx, false); err != nil && ctx.Err() == nil {
+			m.log.Error("alerts", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-m.wake:
+		}
+	}
 }
 
 // Run runs the daemon until ctx is cancelled: sources on their schedules,
@@ -223,7 +283,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); m.indexer.Run(ctx, 2*time.Second) }()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); m.dispatcher.Run(ctx, 5*time.Second) }()
+	go func() { defer wg.Done(); m.alertLoop(ctx, 2*time.Second) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); m.maintain(ctx, time.Hour) }()
 	if m.cfg.Metrics.Listen != "" {

@@ -9,6 +9,29 @@ cd "$(dirname "$0")/.."
 export MIMAMORI_CACHE="${MIMAMORI_CACHE:-$HOME/.cache/mimamori}"
 mkdir -p "$MIMAMORI_CACHE/bin"
 
+# Debian packages the tests use for real: Chromium (screenshots, PDFs, the
+# browser source kind), openssl (a real RFC 3161 TSA), poppler-utils (to
+# open the PDFs), a CJK font (Japanese in screenshots), Java 17 and Maven
+# (the Elasticsearch node), unzip.
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v openssl >/dev/null || need+=(openssl)
+command -v pdfinfo >/dev/null || need+=(poppler-utils)
+fc-list 2>/dev/null | grep -qi 'ipagothic\|noto sans cjk' || need+=(fonts-ipafont-gothic)
+command -v java >/dev/null || need+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need+=(maven)
+command -v unzip >/dev/null || need+=(unzip)
+if [ ${#need[@]} -gt 0 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "test.sh: missing ${need[*]}; install them (apt-get install ${need[*]}) or run as root" >&2
+		exit 1
+	fi
+	echo "test.sh: installing ${need[*]}" >&2
+	apt-get update -qq >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
+fi
+export CI="${CI:-1}" # tests that need the tools above fail instead of skipping
+
 MAILPIT_VERSION=v1.33.1
 if [ ! -x "$MIMAMORI_CACHE/bin/mailpit-$MAILPIT_VERSION" ]; then
 	echo "test.sh: installing mailpit $MAILPIT_VERSION (real SMTP server for the tests)" >&2

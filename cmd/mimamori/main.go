@@ -34,7 +34,7 @@ func main() {
 	}
 	root.PersistentFlags().String("config", "mimamori.yaml", "configuration file (YAML)")
 	root.AddCommand(runCmd(), crawlCmd(), demoCmd(), detectCmd(), evalCmd(), evidenceCmd(), configCmd(),
-		searchCmd(), triageCmd(), alertsCmd(), setupCmd())
+		searchCmd(), triageCmd(), alertsCmd(), silenceCmd(), setupCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
 		return

@@ -157,33 +157,3 @@ func triageCmd() *cobra.Command {
 	c.Flags().String("note", "", "a note for the record")
 	return c
 }
-
-func alertsCmd() *cobra.Command {
-	c := &cobra.Command{Use: "alerts", Short: "Inspect the alert outbox"}
-	c.AddCommand(&cobra.Command{
-		Use:   "list",
-		Short: "List alerts with their delivery state",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(cmd)
-			if err != nil {
-				return err
-			}
-			l, err := ledger.Open(filepath.Join(cfg.DataDir, "mimamori.db"))
-			if err != nil {
-				return err
-			}
-			defer l.Close()
-			as, err := l.Alerts(cmd.Context())
-			if err != nil {
-				return err
-			}
-			for _, a := range as {
-				fmt.Printf("%s  %-7s attempts %d  created %s  %s %s\n", a.ID, a.State, a.Attempts,
-					a.Created.In(alert.JST).Format("2006-01-02 15:04"), a.Via, a.LastError)
-			}
-			return nil
-		},
-	})
-	return c
-}
