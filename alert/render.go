@@ -196,7 +196,7 @@ func (r *Renderer) attachEvidence(msg *mail.Msg, ev *mention.EvidenceRef, prefix
 		return fmt.Errorf("attach manifest of %s: %w", ev.BundleID, err)
 	}
 	for _, f := range man.Files {
-		if f.Role != "raw-response-body" || f.Size > r.AttachRawMax {
+		if (f.Role != "raw-response-body" && f.Role != evidence.RoleScreenshot) || f.Size > r.AttachRawMax {
 			continue
 		}
 		data, err := os.ReadFile(filepath.Join(ev.Path, f.Path))

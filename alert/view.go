@@ -4,12 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
 	"time"
 
+	"mimamori/evidence"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -37,6 +39,8 @@ type AlertView struct {
 	Excerpt, Reason          string
 	Matches                  []MatchView
 	Evidence                 *mention.EvidenceRef
+	ChainPosition            int64
+	Timestamped              bool
 	EvidenceLink, KibanaLink string
 	mention                  *mention.Mention
 }
@@ -232,6 +236,14 @@ func (r *Renderer) alertView(lang string, e ledger.AlertEvent) AlertView {
 		}
 	}
 	v.Evidence = m.Evidence
+	if m.Evidence != nil {
+		if man, _, err := evidence.ReadManifest(m.Evidence.Path); err == nil {
+			v.ChainPosition = man.ChainPosition
+		}
+		if _, err := os.Stat(filepath.Join(m.Evidence.Path, evidence.TimestampName)); err == nil {
+			v.Timestamped = true
+		}
+	}
 	if m.Evidence != nil && r.EvidenceURL != "" && r.EvidenceRoot != "" {
 		if rel, err := filepath.Rel(r.EvidenceRoot, m.Evidence.Path); err == nil && !strings.HasPrefix(rel, "..") {
 			v.EvidenceLink = strings.TrimRight(r.EvidenceURL, "/") + "/" + filepath.ToSlash(rel) + "/"

@@ -96,6 +96,9 @@ type Fetch struct {
 	RequestHeader http.Header `json:"request_header,omitempty"`
 	FetchedAt     time.Time   `json:"fetched_at"`
 	Body          []byte      `json:"-"`
+	// TLSPeerCertificates is the server's certificate chain (DER, leaf
+	// first) when the page came over https, for evidence.
+	TLSPeerCertificates [][]byte `json:"-"`
 }
 
 // ID returns the deterministic mention id of a post: a hash of the source id

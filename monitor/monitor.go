@@ -101,7 +101,18 @@ func New(opts Options) (*Monitor, error) {
 	if opts.Store != nil {
 		m.closers = append(m.closers, opts.Store.Close)
 	}
-	m.evidence = evidence.NewStore(filepath.Join(cfg.DataDir, "evidence"), "mimamori "+Version)
+	ev, err := evidence.OpenFromConfig(cfg, "mimamori "+Version, log.Named("evidence"))
+	if err != nil {
+		l.Close()
+		return nil, fmt.Errorf("open evidence store: %w", err)
+	}
+	m.evidence = ev
+	if !cfg.Evidence.DisableRender {
+		if err := evidence.CheckChromium(cfg.Evidence.ChromiumPath); err != nil {
+			log.Warn("Chromium unavailable: evidence bundles are stored without screenshot and PDF until it is installed; rendering is retried",
+				zap.Error(err))
+		}
+	}
 	targets := map[string]mention.Target{}
 	kinds := map[string]mention.TargetKind{}
 	for _, t := range cfg.Targets {
@@ -135,11 +146,13 @@ func New(opts Options) (*Monitor, error) {
 		m.indexer = NewIndexer(l, opts.Store, log)
 	}
 	sites := map[string]string{}
+	needsJS := map[string]bool{}
 	for _, s := range cfg.Sources {
 		sites[s.ID] = s.Site
+		needsJS[s.ID] = s.Kind == "browser"
 	}
 	m.pipeline = &Pipeline{ledger: l, detector: opts.Detector, evidence: m.evidence, minSeverity: cfg.Alert.MinSeverity,
-		sites: sites, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.wakeAlerts}
+		sites: sites, needsJS: needsJS, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.wakeAlerts}
 	if m.indexer != nil {
 		m.pipeline.onAccept = m.indexer.Wake
 	}
@@ -286,6 +299,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.alertLoop(ctx, 2*time.Second) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); m.maintain(ctx, time.Hour) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); m.evidenceLoop(ctx, m.cfg.EvidenceRetryInterval()) }()
 	if m.cfg.Metrics.Listen != "" {
 		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
 		if err != nil {
@@ -316,6 +331,33 @@ func (m *Monitor) deadLetter(mn mention.Mention, status int, reason string) {
 	defer cancel()
 	if err := m.ledger.DeadLetter(ctx, mn.ID, mn.Version, status, reason); err != nil {
 		m.log.Error("record dead letter", zap.String("mention", mn.ID), zap.Error(err))
+	}
+}
+
+// evidenceLoop fetches pending timestamps and renderings, prunes bundles
+// past retention, and logs the evidence chain head (a later copy of the
+// chain must contain it: that is what catches a rewritten chain).
+func (m *Monitor) evidenceLoop(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if rep, err := m.evidence.RetryPending(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("evidence retry", zap.Error(err))
+		} else if err == nil {
+			m.log.Debug("evidence retry", zap.Any("report", rep))
+		}
+		if _, err := m.evidence.Prune(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			m.log.Warn("evidence retention", zap.Error(err))
+		}
+		if h, err := m.evidence.ChainHead(); err == nil && h.Seq > 0 {
+			m.log.Info("evidence chain head", zap.Int64("seq", h.Seq), zap.String("line_sha256", h.LineSHA256),
+				zap.Time("at", h.At))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

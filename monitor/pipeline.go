@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"mimamori/evidence"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -20,7 +22,7 @@ type Detector interface {
 
 // Capturer writes an evidence bundle (evidence.Store).
 type Capturer interface {
-	Capture(m mention.Mention, f *mention.Fetch) (mention.EvidenceRef, error)
+	CaptureWith(ctx context.Context, m mention.Mention, f *mention.Fetch, o evidence.CaptureOptions) (evidence.Result, error)
 }
 
 // Summary counts what one batch of posts became.
@@ -54,6 +56,7 @@ type Pipeline struct {
 	evidence    Capturer
 	minSeverity mention.Severity
 	sites       map[string]string
+	needsJS     map[string]bool
 	kinds       map[string]mention.TargetKind
 	log         *zap.Logger
 	now         func() time.Time
@@ -136,13 +139,21 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 		return Summary{Deferred: 1}, nil
 	}
 	if alertable {
-		ref, err := p.evidence.Capture(m, post.Fetch)
+		opts := evidence.CaptureOptions{NeedsJS: p.needsJS[post.SourceID]}
+		if post.Fetch != nil {
+			opts.TLSPeerCertificates = post.Fetch.TLSPeerCertificates
+		}
+		res, err := p.evidence.CaptureWith(ctx, m, post.Fetch, opts)
 		if err != nil {
 			// The alert still goes out, saying capture failed: a lost alert
 			// is worse than an alert without a bundle.
-			p.log.Error("capture evidence", zap.String("mention", id), zap.String("url", post.Permalink), zap.Error(err))
+			p.log.Error("capture evidence", zap.String("mention", id), zap.String("url", post.Permalink),
+				zap.Bool("disk_full", errors.Is(err, evidence.ErrDiskFull)), zap.Error(err))
 		} else {
-			m.Evidence = &ref
+			m.Evidence = &res.Ref
+			for _, msg := range res.Messages() {
+				p.log.Warn("evidence incomplete", zap.String("mention", id), zap.String("detail", msg))
+			}
 		}
 	}
 	res, err := p.ledger.Accept(ctx, m, alertable)
