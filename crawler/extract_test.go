@@ -75,8 +75,8 @@ func TestExtractHTMLPermalinks(t *testing.T) {
 <div class="p" id="p5"><p class="t">  </p></div>
 <a class="next" href="javascript:more()">more</a><a class="next" href="?page=4">次</a>
 </body></html>`
-	sel := config.HTMLSelectors{Item: "div.p", Text: "p.t", Permalink: ".pl", Next: "a.next"}
-	got, err := extractHTML(sel, page, "text/html; charset=utf-8", []byte(body))
+	sel := mustSelectors(t, config.HTMLSelectors{Item: "div.p", Text: "p.t", Permalink: ".pl", Next: "a.next"})
+	got, err := extractHTML(sel, page, nil, "text/html; charset=utf-8", []byte(body))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestExtractHTMLPermalinks(t *testing.T) {
 	if p := got.Posts[3].Permalink; !strings.HasPrefix(p, "https://bbs.example.jp/thread/42?page=3#mimamori-") {
 		t.Errorf("fallback permalink %q", p)
 	}
-	again, _ := extractHTML(sel, page, "text/html", []byte(body))
+	again, _ := extractHTML(sel, page, nil, "text/html", []byte(body))
 	if again.Posts[3].Permalink != got.Posts[3].Permalink {
 		t.Error("hashed permalink is not stable")
 	}
@@ -113,13 +113,14 @@ func FuzzExtractHTML(f *testing.F) {
 	f.Add([]byte(`<div class=post id="x"><p class=message>a<br>b</p><time datetime="2024-05-01T00:00:00Z">x</time></div>`), "")
 	f.Add([]byte("\xff\xfe<\x00h\x00t\x00m\x00l\x00>"), "text/html; charset=utf-16")
 	f.Add([]byte(`<meta charset="shift_jis"><article class="post"><div class="message">\x82\xa0</div></article>`), "text/html")
-	sel := config.HTMLSelectors{
+	sel := mustSelectors(f, config.HTMLSelectors{
 		Item: "article.post, div.post", Text: ".message", Title: "h2", Author: ".name",
-		Time: "time, .date", Permalink: "a.num", Next: "a.next",
-	}
+		Time: "time, .date", Permalink: "a.num", Next: "a.next", Number: ".num",
+		Follow: "a.thread", Detail: &config.HTMLSelectors{Item: "//dl/dd", Text: "."},
+	})
 	page, _ := url.Parse("https://bbs.example.jp/thread/1?page=1")
 	f.Fuzz(func(t *testing.T, body []byte, contentType string) {
-		got, err := extractHTML(sel, page, contentType, body)
+		got, err := extractHTML(sel, page, page, contentType, body)
 		if err != nil {
 			return
 		}
@@ -156,4 +157,13 @@ func FuzzParseFeed(f *testing.F) {
 			}
 		}
 	})
+}
+
+func mustSelectors(t testing.TB, sel config.HTMLSelectors) *selectors {
+	t.Helper()
+	s, err := compileSelectors("html", sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
 }

@@ -95,7 +95,7 @@ func itemPermalink(feedURL *url.URL, it *gofeed.Item, p mention.Post) string {
 	links := append([]string{it.Link}, it.Links...)
 	for _, l := range links {
 		if u := resolveHTTP(feedURL, l); u != nil {
-			return u.String()
+			return unwrapRedirect(u).String()
 		}
 	}
 	guid := strings.TrimSpace(it.GUID)
@@ -107,4 +107,22 @@ func itemPermalink(feedURL *url.URL, it *gofeed.Item, p mention.Post) string {
 	}
 	h := sha256.Sum256([]byte(p.Author + "\x00" + p.Published.UTC().Format(time.RFC3339) + "\x00" + p.Title + "\x00" + p.Text))
 	return withFragment(feedURL, "mimamori-"+hex.EncodeToString(h[:8]))
+}
+
+// unwrapRedirect returns the target of a Google redirect link
+// (https://www.google.com/url?rct=j&sa=t&url=https://…&ct=ga&…, as in
+// Google Alerts feeds), so the permalink is the page itself; other links
+// are returned as they are.
+func unwrapRedirect(u *url.URL) *url.URL {
+	host := strings.ToLower(u.Hostname())
+	if u.Path != "/url" || !(host == "google.com" || strings.HasPrefix(host, "www.google.") || strings.HasPrefix(host, "google.")) {
+		return u
+	}
+	q := u.Query()
+	for _, k := range []string{"url", "q"} {
+		if t := resolveHTTP(nil, q.Get(k)); t != nil {
+			return t
+		}
+	}
+	return u
 }

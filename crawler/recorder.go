@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"mimamori/mention"
 )
 
 // recorder sits between colly and the fetch transport and keeps the last
@@ -16,8 +18,10 @@ import (
 // is the response colly is handling.
 type recorder struct {
 	next http.RoundTripper
-	mu   sync.Mutex
-	last *exchange
+	// secret is one more header never recorded (the source's auth header).
+	secret string
+	mu     sync.Mutex
+	last   *exchange
 }
 
 type exchange struct {
@@ -30,6 +34,8 @@ type exchange struct {
 	header    http.Header
 	at        time.Time
 	body      bytes.Buffer
+	// tlsChain is the server's certificate chain (DER, leaf first) over https.
+	tlsChain [][]byte
 }
 
 // secretHeaders are never recorded as "what we sent".
@@ -44,6 +50,9 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	for _, h := range secretHeaders {
 		rh.Del(h)
 	}
+	if r.secret != "" {
+		rh.Del(r.secret)
+	}
 	if rh.Get("Accept-Encoding") == "" && rh.Get("Range") == "" && req.Method != http.MethodHead {
 		// net/http adds it on the wire (and decompresses the answer).
 		rh.Set("Accept-Encoding", "gzip")
@@ -57,6 +66,11 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		proto:     resp.Proto,
 		header:    resp.Header.Clone(),
 		at:        time.Now().UTC(),
+	}
+	if resp.TLS != nil {
+		for _, c := range resp.TLS.PeerCertificates {
+			ex.tlsChain = append(ex.tlsChain, c.Raw)
+		}
 	}
 	resp.Body = &teeBody{rc: resp.Body, buf: &ex.body}
 	// fetch has already decoded, or refused, any Content-Encoding; stop
@@ -95,3 +109,20 @@ func (t *teeBody) Read(p []byte) (int, error) {
 }
 
 func (t *teeBody) Close() error { return t.rc.Close() }
+
+// toFetch turns the exchange into the evidence record of a post.
+func (ex *exchange) toFetch(requestURL string) *mention.Fetch {
+	return &mention.Fetch{
+		RequestURL:    requestURL,
+		FinalURL:      ex.url,
+		Method:        ex.method,
+		StatusCode:    ex.code,
+		Proto:         ex.proto,
+		Header:        ex.header,
+		RequestHeader: ex.reqHeader,
+		FetchedAt:     ex.at,
+		Body:          ex.body.Bytes(),
+
+		TLSPeerCertificates: ex.tlsChain,
+	}
+}

@@ -28,9 +28,14 @@ type fakeRunner struct {
 	overlap atomic.Bool
 }
 
-func (f *fakeRunner) ID() string              { return f.id }
-func (f *fakeRunner) Interval() time.Duration { return f.interval }
-func (f *fakeRunner) Run(ctx context.Context) ([]mention.Post, error) {
+func (f *fakeRunner) ID() string         { return f.id }
+func (f *fakeRunner) Schedule() Schedule { return Schedule{Interval: f.interval} }
+func (f *fakeRunner) Run(ctx context.Context) (Batch, error) {
+	posts, err := f.run(ctx)
+	return Batch{Posts: posts}, err
+}
+
+func (f *fakeRunner) run(ctx context.Context) ([]mention.Post, error) {
 	if f.running.Add(1) > 1 {
 		f.overlap.Store(true)
 	}
@@ -58,12 +63,13 @@ type handled struct {
 	posts int
 }
 
-func (h *handled) handle(_ context.Context, id string, posts []mention.Post, err error) {
+func (h *handled) handle(_ context.Context, id string, posts []mention.Post, err error) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.calls = append(h.calls, id)
 	h.errs = append(h.errs, err)
 	h.posts += len(posts)
+	return nil
 }
 
 func TestOffsetSpreads(t *testing.T) {
@@ -255,11 +261,12 @@ func TestRunOnce(t *testing.T) {
 			return nil, errors.New("source c: GET x: HTTP status 500")
 		}
 		h := &handled{}
-		handle := func(ctx context.Context, id string, posts []mention.Post, err error) {
+		handle := func(ctx context.Context, id string, posts []mention.Post, err error) error {
 			h.handle(ctx, id, posts, err)
 			if id == "d" {
 				panic("handler bug")
 			}
+			return nil
 		}
 		s, err := NewScheduler(runners, handle, SchedulerOptions{})
 		if err != nil {
@@ -301,7 +308,7 @@ func TestNewSchedulerRejects(t *testing.T) {
 func TestSchedulerWithSource(t *testing.T) {
 	s := newSite(t, "")
 	s.serveThread(t)
-	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/thread"), nil)
+	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/thread"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,8 +1,12 @@
-// Package crawler turns configured sources into posts: one pass over a
-// source (a feed, or HTML pages with CSS selectors and pagination) through
-// the SSRF-safe client of crawler/fetch, with our own robots.txt handling,
-// and a Scheduler that runs each source on its interval. It is the only
-// package that imports colly.
+// Package crawler turns configured sources into posts. One pass over a
+// source reads a feed, HTML pages (CSS or XPath selectors, pagination,
+// detail pages, incremental threads), a JSON API (gjson field mapping,
+// cursors, since ids) or pages rendered by headless Chromium, through the
+// SSRF-safe client of crawler/fetch, with robots.txt, per-host politeness,
+// 429/503 back-off and conditional GET. Crawl state lives in a StateStore
+// and advances only when a pass's Batch is committed, after its posts were
+// accepted. A Scheduler runs each source on its interval or cron schedule.
+// It is the only package that imports colly.
 package crawler
 
 import (
@@ -12,14 +16,17 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"regexp"
+	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gocolly/colly/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
 	"mimamori/config"
+	"mimamori/crawler/cron"
 	"mimamori/crawler/fetch"
 	"mimamori/mention"
 )
@@ -29,23 +36,83 @@ import (
 // page just fetched (the next pass goes on from the first page).
 const maxCrawlDelayWait = time.Minute
 
+// Defaults for zero configuration values.
+const (
+	DefaultAlertAfter    = 6 * time.Hour
+	DefaultMaxBackoff    = 6 * time.Hour
+	DefaultBoostInterval = 5 * time.Minute
+	DefaultBrowserPath   = "/usr/bin/chromium"
+	// firstBackoff is the wait after a 429/503 without Retry-After; it
+	// doubles with each one in a row, up to max_backoff.
+	firstBackoff = time.Minute
+)
+
+// fetchOptionsHook lets tests adjust the fetch options of every source
+// (the SSRF safety net). Never set outside tests.
+var fetchOptionsHook func(*fetch.Options)
+
 var errCrawlDelayTooLong = fmt.Errorf("robots.txt Crawl-delay longer than %s", maxCrawlDelayWait)
+
+// Batch is the result of one pass.
+type Batch struct {
+	// Posts are the posts found, also when the pass returned an error (the
+	// posts of the pages fetched before it).
+	Posts []mention.Post
+	// Commit saves the crawl state the pass advanced: HTTP validators, the
+	// last post read in a thread, the highest id seen. Call it only after
+	// every post was durably accepted; a pass whose Commit is not called is
+	// simply read again next time (duplicates are harmless: mention ids are
+	// deterministic). nil when there is nothing to save. Commit is
+	// idempotent and may be retried.
+	Commit func(ctx context.Context) error
+}
+
+// Schedule says when a source runs: every Interval, or on a cron
+// schedule when Cron is set.
+type Schedule struct {
+	Interval time.Duration
+	Cron     *cron.Schedule
+}
 
 // Runner is what the Scheduler runs: *Source, or a fake in tests.
 type Runner interface {
 	// ID names the source.
 	ID() string
-	// Interval is the time between two passes.
-	Interval() time.Duration
-	// Run makes one pass and returns the posts found, also when it
-	// returns an error (the posts of the pages fetched before it).
-	Run(ctx context.Context) ([]mention.Post, error)
+	// Schedule says when it runs.
+	Schedule() Schedule
+	// Run makes one pass.
+	Run(ctx context.Context) (Batch, error)
 }
 
 var _ Runner = (*Source)(nil)
 
+// Options are a source's dependencies. The zero value works (state in
+// memory, no metrics, no hooks).
+type Options struct {
+	// Logger receives pass logs; nil means none.
+	Logger *zap.Logger
+	// State keeps crawl state across restarts (*ledger.Ledger); nil keeps
+	// it in memory, lost on restart.
+	State StateStore
+	// Registerer receives the crawler metrics; sources given the same one
+	// share them. nil registers nothing.
+	Registerer prometheus.Registerer
+	// Hosts is the per-host politeness shared by sources; nil gives each
+	// source its own. NewSources shares one.
+	Hosts *HostLimiter
+	// OnFailing is called once per failing streak, when a source has been
+	// failing for its alert_after; since is the first failure.
+	OnFailing func(sourceID string, since time.Time, lastErr error)
+	// OnRecovered is called when a source reported by OnFailing succeeds
+	// again.
+	OnRecovered func(sourceID string, since time.Time)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
 // Source crawls one configured source. Each Run is an independent pass
-// with its own collector and robots.txt cache; only connections are kept.
+// with its own collector and robots.txt cache; connections, politeness and
+// health are kept.
 type Source struct {
 	src          config.Source
 	start        *url.URL
@@ -54,16 +121,56 @@ type Source struct {
 	delay        time.Duration
 	maxPages     int
 	maxRedirects int
-	interval     time.Duration
+	schedule     Schedule
 	ignoreRobots bool
+	alertAfter   time.Duration
+	maxBackoff   time.Duration
+	browserPath  string
+	fetchOpts    fetch.Options
 	transport    http.RoundTripper // shared by passes: keeps connections
 	robotsClient *http.Client
+	sel          *selectors
+	json         *jsonMapping
+	headers      http.Header
+	authName     string // header carrying the secret ("" when none)
+	authValue    string
+	hosts        *HostLimiter
+	state        StateStore
+	metrics      *metrics
+	onFailing    func(string, time.Time, error)
+	onRecovered  func(string, time.Time)
+	now          func() time.Time
 	log          *zap.Logger
+
+	mu           sync.Mutex
+	backoffUntil time.Time
+	rateLimited  int // 429/503 answers in a row
+	failingSince time.Time
+	notified     bool
+}
+
+// NewSources builds every source with one shared HostLimiter (when
+// opts.Hosts is nil), so politeness holds across sources on one host.
+func NewSources(cfg config.CrawlerConfig, srcs []config.Source, opts Options) ([]Runner, error) {
+	if opts.Hosts == nil {
+		opts.Hosts = NewHostLimiter(cfg.HostConcurrency)
+	}
+	out := make([]Runner, 0, len(srcs))
+	for _, sc := range srcs {
+		s, err := NewSource(cfg, sc, opts)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // NewSource checks a source's configuration and prepares it. Per-source
-// values (interval, max_pages) override the crawler-wide defaults.
-func NewSource(cfg config.CrawlerConfig, src config.Source, log *zap.Logger) (*Source, error) {
+// values (interval, cron, max_pages, delay, alert_after) override the
+// crawler-wide defaults.
+func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Source, error) {
+	log := opts.Logger
 	if log == nil {
 		log = zap.NewNop()
 	}
@@ -80,15 +187,6 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, log *zap.Logger) (*S
 	if (start.Scheme != "http" && start.Scheme != "https") || start.Host == "" {
 		return nil, fail("url: %q is not an absolute http(s) URL", src.URL)
 	}
-	switch src.Kind {
-	case config.SourceFeed:
-	case config.SourceHTML:
-		if err := validateSelectors(src.HTML); err != nil {
-			return nil, fail("%v", err)
-		}
-	default:
-		return nil, fail("kind: %q is neither %q nor %q", src.Kind, config.SourceFeed, config.SourceHTML)
-	}
 	s := &Source{
 		src:          src,
 		start:        start,
@@ -97,9 +195,34 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, log *zap.Logger) (*S
 		delay:        cfg.Delay,
 		maxPages:     cfg.MaxPages,
 		maxRedirects: cfg.MaxRedirects,
-		interval:     cfg.Interval,
 		ignoreRobots: cfg.IgnoreRobots || src.IgnoreRobots,
+		alertAfter:   cfg.AlertAfter,
+		maxBackoff:   cfg.MaxBackoff,
+		browserPath:  cfg.BrowserPath,
+		hosts:        opts.Hosts,
+		state:        opts.State,
+		metrics:      newMetrics(opts.Registerer),
+		onFailing:    opts.OnFailing,
+		onRecovered:  opts.OnRecovered,
+		now:          opts.Now,
 		log:          log.Named("crawler").With(zap.String("source", src.ID)),
+	}
+	switch src.Kind {
+	case config.SourceFeed:
+	case config.SourceHTML, config.SourceBrowser:
+		if s.sel, err = compileSelectors("html", src.HTML); err != nil {
+			return nil, fail("%v", err)
+		}
+		if src.Kind == config.SourceBrowser && s.sel.follow != nil {
+			return nil, fail("html.follow: not supported by the browser kind")
+		}
+	case config.SourceJSON:
+		if s.json, err = compileJSON("json", src.JSON); err != nil {
+			return nil, fail("%v", err)
+		}
+	default:
+		return nil, fail("kind: %q is not %s, %s, %s or %s", src.Kind,
+			config.SourceFeed, config.SourceHTML, config.SourceJSON, config.SourceBrowser)
 	}
 	if s.ua == "" {
 		s.ua = config.Default().Crawler.UserAgent
@@ -116,20 +239,79 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, log *zap.Logger) (*S
 	if s.maxPages <= 0 || src.Kind == config.SourceFeed {
 		s.maxPages = 1
 	}
+	if src.Delay > 0 {
+		s.delay = src.Delay
+	}
+	if src.AlertAfter > 0 {
+		s.alertAfter = src.AlertAfter
+	}
+	if s.alertAfter <= 0 {
+		s.alertAfter = DefaultAlertAfter
+	}
+	if s.maxBackoff <= 0 {
+		s.maxBackoff = DefaultMaxBackoff
+	}
+	if s.browserPath == "" {
+		s.browserPath = DefaultBrowserPath
+	}
+	if src.Cron != "" {
+		if src.Interval != 0 {
+			return nil, fail("cron: set interval or cron, not both")
+		}
+		c, err := cron.Parse(src.Cron)
+		if err != nil {
+			return nil, fail("%v", err)
+		}
+		s.schedule.Cron = c
+	}
+	s.schedule.Interval = cfg.Interval
 	if src.Interval > 0 {
-		s.interval = src.Interval
+		s.schedule.Interval = src.Interval
 	}
-	if s.interval <= 0 {
-		s.interval = config.Default().Crawler.Interval
+	if s.schedule.Interval <= 0 {
+		s.schedule.Interval = config.Default().Crawler.Interval
 	}
-	opts := fetch.Options{
-		UserAgent:    s.ua,
-		Timeout:      s.timeout,
-		MaxBodyBytes: cfg.MaxBodyBytes,
-		MaxRedirects: s.maxRedirects,
-		AllowPrivate: src.AllowPrivate,
+	if s.hosts == nil {
+		s.hosts = NewHostLimiter(cfg.HostConcurrency)
 	}
-	s.transport = fetch.NewTransport(opts)
+	if s.state == nil {
+		s.state = NewMemoryState()
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.headers = http.Header{}
+	for k, v := range src.Headers {
+		s.headers.Set(k, v)
+	}
+	switch src.Auth.Type {
+	case "":
+	case config.AuthBearer, config.AuthHeader:
+		secret := strings.TrimSpace(os.Getenv(src.Auth.Env))
+		if secret == "" {
+			return nil, fail("auth.env: environment variable %s is not set (it holds the %s secret)", src.Auth.Env, src.Auth.Type)
+		}
+		if src.Auth.Type == config.AuthBearer {
+			s.authName, s.authValue = "Authorization", "Bearer "+secret
+		} else {
+			s.authName, s.authValue = http.CanonicalHeaderKey(strings.TrimSpace(src.Auth.Header)), secret
+		}
+	default:
+		return nil, fail("auth.type: %q is not bearer or header", src.Auth.Type)
+	}
+	s.fetchOpts = fetch.Options{
+		UserAgent:             s.ua,
+		Timeout:               s.timeout,
+		MaxBodyBytes:          cfg.MaxBodyBytes,
+		MaxRedirects:          s.maxRedirects,
+		MaxDecompressionRatio: cfg.MaxDecompressionRatio,
+		AllowPrivate:          src.AllowPrivate,
+		AllowHosts:            src.AllowHosts,
+	}
+	if fetchOptionsHook != nil {
+		fetchOptionsHook(&s.fetchOpts)
+	}
+	s.transport = fetch.NewTransport(s.fetchOpts)
 	s.robotsClient = &http.Client{
 		Transport:     s.transport,
 		CheckRedirect: fetch.CheckRedirect(s.maxRedirects),
@@ -143,7 +325,13 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, log *zap.Logger) (*S
 	}
 	if src.AllowPrivate {
 		s.log.Warn("SSRF guard off for this source (allow_private): loopback and private addresses are reachable")
+	} else if len(src.AllowHosts) > 0 {
+		s.log.Info("SSRF guard lifted for some hosts (allow_hosts)", zap.Strings("hosts", src.AllowHosts))
 	}
+	if opts.State == nil {
+		s.log.Debug("crawl state kept in memory: cursors and validators are lost on restart")
+	}
+	s.loadHealth()
 	return s, nil
 }
 
@@ -151,81 +339,76 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, log *zap.Logger) (*S
 func (s *Source) ID() string { return s.src.ID }
 
 // Interval returns the source's interval (its own, else the crawler's).
-func (s *Source) Interval() time.Duration { return s.interval }
+func (s *Source) Interval() time.Duration { return s.schedule.Interval }
+
+// Schedule returns when the source runs.
+func (s *Source) Schedule() Schedule { return s.schedule }
 
 // Config returns the source's configuration.
 func (s *Source) Config() config.Source { return s.src }
 
-// Run makes one pass: the feed, or the HTML pages from the start URL
-// following the next link up to max_pages. When a page fails it returns
-// the posts of the pages before it together with the error.
-func (s *Source) Run(ctx context.Context) ([]mention.Post, error) {
-	p := s.newPass(ctx)
-	var posts []mention.Post
-	seen := map[string]bool{}
-	u := s.start
-	for page := 1; ; page++ {
-		if err := ctx.Err(); err != nil {
-			return posts, &PageError{SourceID: s.src.ID, Op: "GET", URL: u.String(), Err: err}
-		}
-		seen[u.String()] = true
-		f, err := p.get(u)
-		if errors.Is(err, errCrawlDelayTooLong) {
-			s.log.Info("robots.txt Crawl-delay too long to wait for the next page; the pass ends here",
-				zap.String("next", u.String()), zap.Error(err))
-			return posts, nil
-		}
-		if err != nil {
-			return posts, err
-		}
-		s.log.Debug("page fetched", zap.Int("page", page), zap.String("url", f.RequestURL),
-			zap.String("final_url", f.FinalURL), zap.Int("status", f.StatusCode), zap.Int("bytes", len(f.Body)))
-		finalURL, _ := url.Parse(f.FinalURL)
-		if finalURL == nil {
-			finalURL = u
-		}
-		var next *url.URL
-		switch s.src.Kind {
-		case config.SourceFeed:
-			fp, err := parseFeed(finalURL, f.Body)
-			if err != nil {
-				return posts, &PageError{SourceID: s.src.ID, Op: "parse feed", URL: f.RequestURL, Err: err}
-			}
-			if fp.Empty > 0 {
-				s.log.Debug("feed items without text skipped", zap.Int("count", fp.Empty), zap.String("url", f.FinalURL))
-			}
-			posts = appendPosts(posts, fp.Posts, s.src.ID, f)
-		case config.SourceHTML:
-			hp, err := extractHTML(s.src.HTML, finalURL, f.Header.Get("Content-Type"), f.Body)
-			if err != nil {
-				return posts, &PageError{SourceID: s.src.ID, Op: "extract html", URL: f.RequestURL, Err: err}
-			}
-			if hp.Empty > 0 {
-				s.log.Debug("items with empty text skipped", zap.Int("count", hp.Empty), zap.String("url", f.FinalURL))
-			}
-			if hp.BadTime > 0 {
-				s.log.Debug("items with unparseable time", zap.Int("count", hp.BadTime), zap.String("url", f.FinalURL))
-			}
-			if len(hp.Posts) == 0 && hp.Empty == 0 {
-				s.log.Debug("no item matched the item selector", zap.String("url", f.FinalURL), zap.String("selector", s.src.HTML.Item))
-			}
-			posts = appendPosts(posts, hp.Posts, s.src.ID, f)
-			next = hp.Next
-		}
-		if next == nil {
-			break
-		}
-		if seen[next.String()] {
-			s.log.Debug("next link points to a page already fetched", zap.String("url", next.String()))
-			break
-		}
-		if page >= s.maxPages {
-			s.log.Debug("page limit reached", zap.Int("max_pages", s.maxPages), zap.String("next", next.String()))
-			break
-		}
-		u = next
+// NotBefore returns the time before which the source should not run (a
+// 429/503 back-off), the zero time when none.
+func (s *Source) NotBefore() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.backoffUntil
+}
+
+// Run makes one pass. When a page fails it returns the posts of the pages
+// before it together with the error.
+func (s *Source) Run(ctx context.Context) (Batch, error) {
+	start := s.now()
+	if until := s.NotBefore(); start.Before(until) {
+		err := &PageError{SourceID: s.src.ID, Op: "GET", URL: s.start.String(),
+			Err: &BackoffError{Until: until, Reason: "rate limited by the site earlier"}}
+		s.observe(ctx, err, true)
+		return Batch{}, err
 	}
-	return posts, nil
+	p := s.newPass(ctx)
+	var err error
+	if s.src.Kind == config.SourceBrowser {
+		err = p.runBrowser()
+	} else {
+		err = p.runHTTP()
+	}
+	if errors.Is(err, errCrawlDelayTooLong) {
+		s.log.Info("robots.txt Crawl-delay too long to wait for the next page; the pass ends here", zap.Error(err))
+		err = nil
+	}
+	s.metrics.duration.WithLabelValues(s.src.ID).Observe(s.now().Sub(start).Seconds())
+	s.metrics.posts.WithLabelValues(s.src.ID).Add(float64(len(p.posts)))
+	s.observe(ctx, err, false)
+	return Batch{Posts: p.posts, Commit: p.pending.commitFunc(s.state, s.src.ID)}, err
+}
+
+// requestHeader returns the headers of a request to u: the configured
+// ones, and the secret only for the start URL's origin.
+func (s *Source) requestHeader(u *url.URL) http.Header {
+	h := s.headers.Clone()
+	if h.Get("Accept") == "" {
+		switch s.src.Kind {
+		case config.SourceJSON:
+			h.Set("Accept", "application/json")
+		case config.SourceFeed:
+			h.Set("Accept", "application/rss+xml, application/atom+xml, application/feed+json, application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8")
+		default:
+			h.Set("Accept", "text/html,application/xhtml+xml;q=0.9,*/*;q=0.8")
+		}
+	}
+	if s.authName != "" && u.Scheme == s.start.Scheme && strings.EqualFold(u.Host, s.start.Host) {
+		h.Set(s.authName, s.authValue)
+	}
+	return h
+}
+
+// scrub removes the secret from a message.
+func (s *Source) scrub(msg string) string {
+	if s.authValue == "" {
+		return msg
+	}
+	secret := strings.TrimPrefix(s.authValue, "Bearer ")
+	return strings.ReplaceAll(msg, secret, "<secret>")
 }
 
 func appendPosts(dst, src []mention.Post, sourceID string, f *mention.Fetch) []mention.Post {
@@ -239,36 +422,36 @@ func appendPosts(dst, src []mention.Post, sourceID string, f *mention.Fetch) []m
 
 // pass is the state of one Run: a fresh colly collector (so its visited
 // set and robots cache die with the pass), the recorder that keeps the raw
-// exchange, and the robots.txt cache.
+// exchange, the robots.txt cache, the page budget and the state to commit.
 type pass struct {
-	s      *Source
-	ctx    context.Context
-	c      *colly.Collector
-	rec    *recorder
-	robots *robots
-	// limited holds the hosts that have a colly LimitRule.
-	limited map[string]bool
-	// notBefore holds, per host, when robots.txt Crawl-delay allows the
-	// next request.
-	notBefore map[string]time.Time
-	cur       *visit
+	s       *Source
+	ctx     context.Context
+	c       *colly.Collector
+	rec     *recorder
+	robots  *robots
+	cur     *visit
+	pages   int
+	posts   []mention.Post
+	pending pending
 }
 
 // visit is what the callbacks learn about the current request.
 type visit struct {
 	requestURL string
 	fetch      *mention.Fetch
+	status     string // the status line as received
 	err        error
 }
 
 func (s *Source) newPass(ctx context.Context) *pass {
 	p := &pass{
-		s:         s,
-		ctx:       ctx,
-		rec:       &recorder{next: s.transport},
-		robots:    newRobots(s.robotsClient, s.ua, s.log),
-		limited:   map[string]bool{},
-		notBefore: map[string]time.Time{},
+		s:      s,
+		ctx:    ctx,
+		rec:    &recorder{next: s.transport, secret: s.authName},
+		robots: newRobots(s.robotsClient, s.ua, s.log),
+	}
+	if s.src.Kind == config.SourceBrowser {
+		return p // no colly: see browser.go
 	}
 	c := colly.NewCollector(colly.StdlibContext(ctx))
 	// NewCollector applies COLLY_* environment variables after its
@@ -285,7 +468,7 @@ func (s *Source) newPass(ctx context.Context) *pass {
 	c.CacheDir = ""
 	c.IgnoreRobotsTxt = true // robots.txt is ours: see robots.go
 	c.Async = false
-	c.ParseHTTPErrorResponse = true // statuses are checked in OnResponseHeaders
+	c.ParseHTTPErrorResponse = true // statuses are checked in get
 	c.DetectCharset = false
 	c.CheckHead = false
 	c.TraceHTTP = false
@@ -298,6 +481,12 @@ func (s *Source) newPass(ctx context.Context) *pass {
 		if err := checkRedirect(req, via); err != nil {
 			return err
 		}
+		if s.authName != "" && (req.URL.Scheme != s.start.Scheme || !strings.EqualFold(req.URL.Host, s.start.Host)) {
+			// net/http drops Authorization across domains, not our own
+			// header: the secret goes to the configured origin only.
+			req.Header.Del(s.authName)
+			req.Header.Del("Authorization")
+		}
 		if !s.ignoreRobots {
 			if _, err := p.robots.check(req.Context(), req.URL); err != nil {
 				return fmt.Errorf("redirect to %s: %w", req.URL, err)
@@ -309,15 +498,8 @@ func (s *Source) newPass(ctx context.Context) *pass {
 		p.cur.requestURL = r.URL.String()
 	})
 	c.OnResponseHeaders(func(r *colly.Response) {
-		ex := p.rec.peek()
 		if r.StatusCode < 200 || r.StatusCode > 299 {
-			status := fmt.Sprintf("%d %s", r.StatusCode, http.StatusText(r.StatusCode))
-			if ex != nil {
-				status = ex.status
-			}
-			p.cur.err = &StatusError{Code: r.StatusCode, Status: status}
-			r.Request.Abort()
-			return
+			return // the body may carry the error message: read it (capped)
 		}
 		if s.src.Kind == config.SourceHTML {
 			ct := r.Headers.Get("Content-Type")
@@ -335,17 +517,8 @@ func (s *Source) newPass(ctx context.Context) *pass {
 			p.cur.err = fmt.Errorf("internal: recorded exchange does not match response for %s", r.Request.URL)
 			return
 		}
-		p.cur.fetch = &mention.Fetch{
-			RequestURL:    p.cur.requestURL,
-			FinalURL:      ex.url,
-			Method:        ex.method,
-			StatusCode:    ex.code,
-			Proto:         ex.proto,
-			Header:        ex.header,
-			RequestHeader: ex.reqHeader,
-			FetchedAt:     ex.at,
-			Body:          ex.body.Bytes(),
-		}
+		p.cur.fetch = ex.toFetch(p.cur.requestURL)
+		p.cur.status = ex.status
 	})
 	p.c = c
 	return p
@@ -359,11 +532,20 @@ func notHTML(contentType string) error {
 	return fmt.Errorf("%w: content-type %s", ErrNotHTML, mt)
 }
 
-// get fetches one URL through colly, after robots.txt and politeness.
-func (p *pass) get(u *url.URL) (*mention.Fetch, error) {
+// budgetLeft reports whether the pass may fetch another page.
+func (p *pass) budgetLeft() bool { return p.pages < p.s.maxPages }
+
+// get fetches one URL through colly, after robots.txt and politeness. A
+// 304 answer is returned as a Fetch with StatusCode 304 and no error; 429
+// and 503 pause the host and the source (*BackoffError); other statuses
+// outside 2xx are a *StatusError.
+func (p *pass) get(u *url.URL, extra http.Header) (*mention.Fetch, error) {
 	s := p.s
 	fail := func(err error) (*mention.Fetch, error) {
 		return nil, &PageError{SourceID: s.src.ID, Op: "GET", URL: u.String(), Err: err}
+	}
+	if err := p.ctx.Err(); err != nil {
+		return fail(err)
 	}
 	var crawlDelay time.Duration
 	if !s.ignoreRobots {
@@ -373,38 +555,18 @@ func (p *pass) get(u *url.URL) (*mention.Fetch, error) {
 		}
 		crawlDelay = d
 	}
-	if !p.limited[u.Host] {
-		// colly applies the first matching rule; one exact rule per host.
-		if err := p.c.Limit(&colly.LimitRule{
-			DomainRegexp: "^" + regexp.QuoteMeta(u.Host) + "$",
-			Delay:        s.delay,
-			Parallelism:  1,
-		}); err != nil {
-			return fail(err)
-		}
-		p.limited[u.Host] = true
+	release, err := s.hosts.acquire(p.ctx, u.Host, max(s.delay, crawlDelay), maxCrawlDelayWait)
+	if err != nil {
+		return fail(err)
 	}
-	if nb, ok := p.notBefore[u.Host]; ok {
-		wait := time.Until(nb)
-		if wait > maxCrawlDelayWait {
-			return fail(fmt.Errorf("%w: %s to wait", errCrawlDelayTooLong, wait.Round(time.Second)))
-		}
-		if wait > 0 {
-			t := time.NewTimer(wait)
-			select {
-			case <-p.ctx.Done():
-				t.Stop()
-				return fail(p.ctx.Err())
-			case <-t.C:
-			}
-		}
+	defer release()
+	p.pages++
+	hdr := s.requestHeader(u)
+	for k, v := range extra {
+		hdr[k] = v
 	}
 	p.cur = &visit{requestURL: u.String()}
-	err := p.c.Visit(u.String())
-	if crawlDelay > s.delay {
-		// colly already slept s.delay after the request.
-		p.notBefore[u.Host] = time.Now().Add(crawlDelay - s.delay)
-	}
+	err = p.c.Request(http.MethodGet, u.String(), nil, nil, hdr)
 	cur := p.cur
 	p.cur = nil
 	switch {
@@ -421,10 +583,35 @@ func (p *pass) get(u *url.URL) (*mention.Fetch, error) {
 		return fail(err)
 	}
 	f := cur.fetch
-	if s.src.Kind == config.SourceHTML && f.Header.Get("Content-Type") == "" {
-		if ct := http.DetectContentType(f.Body); !isHTMLType(ct) {
-			return fail(notHTML(ct))
+	s.metrics.pages.WithLabelValues(s.src.ID, statusClass(f.StatusCode)).Inc()
+	switch code := f.StatusCode; {
+	case code == http.StatusNotModified:
+		return f, nil
+	case code >= 200 && code <= 299:
+		if s.src.Kind == config.SourceHTML && f.Header.Get("Content-Type") == "" {
+			if ct := http.DetectContentType(f.Body); !isHTMLType(ct) {
+				return fail(notHTML(ct))
+			}
 		}
+		return f, nil
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		se := p.statusError(f, cur.status)
+		until := s.backOff(f.Header)
+		s.hosts.block(u.Host, until, se.Status)
+		return fail(&BackoffError{Until: until, Reason: se.Error(), Err: se})
+	default:
+		return fail(p.statusError(f, cur.status))
 	}
-	return f, nil
+}
+
+func (p *pass) statusError(f *mention.Fetch, status string) *StatusError {
+	path := ""
+	if p.s.json != nil {
+		path = p.s.json.cfg.Error
+	}
+	if status == "" {
+		status = fmt.Sprintf("%d %s", f.StatusCode, http.StatusText(f.StatusCode))
+	}
+	return &StatusError{Code: f.StatusCode, Status: status,
+		Message: p.s.scrub(jsonErrorMessage(path, f.Header.Get("Content-Type"), f.Body))}
 }

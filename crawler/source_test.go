@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -125,13 +126,14 @@ func htmlSource(url string) config.Source {
 
 func run(t *testing.T, cfg config.CrawlerConfig, src config.Source) ([]mention.Post, error) {
 	t.Helper()
-	s, err := NewSource(cfg, src, nil)
+	s, err := NewSource(cfg, src, Options{})
 	if err != nil {
 		t.Fatalf("NewSource: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return s.Run(ctx)
+	b, err := s.Run(ctx)
+	return b.Posts, err
 }
 
 func TestHTMLThreadPagination(t *testing.T) {
@@ -634,7 +636,7 @@ func TestCrawlDelay(t *testing.T) {
 func TestRobotsCachedPerPass(t *testing.T) {
 	s := newSite(t, "User-agent: *\nAllow: /\n")
 	s.serveThread(t)
-	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/thread"), nil)
+	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/thread"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -689,7 +691,7 @@ func TestContextCancelled(t *testing.T) {
 		}
 	})
 	defer close(release)
-	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/slow"), nil)
+	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/slow"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -719,7 +721,7 @@ func TestNewSourceValidation(t *testing.T) {
 		{"bad selector", config.Source{ID: "x", Kind: "html", URL: "https://a.example/", HTML: config.HTMLSelectors{Item: "div", Text: "p[["}}, "html.text: bad selector"},
 	}
 	for _, c := range cases {
-		_, err := NewSource(crawlerConfig(), c.src, nil)
+		_, err := NewSource(crawlerConfig(), c.src, Options{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}
@@ -752,5 +754,27 @@ func TestCollyEnvironmentIgnored(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(cache); len(entries) != 0 {
 		t.Errorf("colly cached responses in %s", cache)
+	}
+}
+
+// TestTLSPeerChainRecorded: over https the server's certificate chain goes
+// into the Fetch, for the evidence manifest's fingerprint.
+func TestTLSPeerChainRecorded(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/rss+xml")
+		fmt.Fprint(w, `<?xml version="1.0"?><rss version="2.0"><channel><title>t</title><item><title>株式会社サンプル</title><link>https://example.jp/1</link><description>本文</description></item></channel></rss>`)
+	}))
+	defer srv.Close()
+	rec := &recorder{next: srv.Client().Transport}
+	req, _ := http.NewRequest("GET", srv.URL, nil)
+	resp, err := rec.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	f := rec.take().toFetch(srv.URL)
+	if len(f.TLSPeerCertificates) == 0 || !bytes.Equal(f.TLSPeerCertificates[0], srv.Certificate().Raw) {
+		t.Fatal("the server certificate was not recorded")
 	}
 }

@@ -93,16 +93,54 @@ func collapseSpace(s string) string {
 	return b.String()
 }
 
-// htmlToText turns an HTML fragment (a feed description) into text.
+// htmlToText turns an HTML fragment (a feed description, a JSON field)
+// into text, like nodeText but with the tokenizer: no tree is built, which
+// matters for thousands of small fragments per page.
 func htmlToText(s string) string {
 	if !strings.ContainsAny(s, "<&") {
 		return cleanText(s)
 	}
-	doc, err := html.Parse(strings.NewReader(s))
-	if err != nil {
-		return cleanText(s)
-	}
+	z := html.NewTokenizer(strings.NewReader(s))
 	var b strings.Builder
-	nodeText(&b, doc)
-	return cleanText(b.String())
+	b.Grow(len(s))
+	skip := 0 // depth inside elements whose content is not text
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return cleanText(b.String())
+		case html.TextToken:
+			if skip == 0 {
+				b.Write(z.Text())
+			}
+		case html.StartTagToken, html.SelfClosingTagToken, html.EndTagToken:
+			name, hasAttr := z.TagName()
+			a := atom.Lookup(name)
+			switch a {
+			case atom.Script, atom.Style, atom.Noscript, atom.Template, atom.Iframe, atom.Object, atom.Svg:
+				switch tt {
+				case html.StartTagToken:
+					skip++
+				case html.EndTagToken:
+					skip = max(skip-1, 0)
+				}
+			case atom.Br, atom.Hr:
+				if skip == 0 {
+					b.WriteByte('\n')
+				}
+			case atom.Img:
+				for hasAttr && skip == 0 {
+					var k, v []byte
+					k, v, hasAttr = z.TagAttr()
+					if string(k) == "alt" {
+						b.Write(v)
+					}
+				}
+			default:
+				if skip == 0 && blockElements[a] {
+					b.WriteByte('\n')
+				}
+			}
+		}
+	}
 }

@@ -3,6 +3,8 @@ package monitor
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -20,10 +22,6 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger) (*Monitor, e
 	if err != nil {
 		return nil, fmt.Errorf("load detector: %w", err)
 	}
-	cr, err := NewCrawler(cfg, log)
-	if err != nil {
-		return nil, err
-	}
 	var m *Monitor
 	deadLetter := func(mn mention.Mention, status int, reason string) {
 		if m != nil {
@@ -34,7 +32,8 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger) (*Monitor, e
 	if err != nil {
 		return nil, err
 	}
-	m, err = New(Options{Config: cfg, Log: log, Detector: det, Crawler: cr, Store: store})
+	m, err = New(Options{Config: cfg, Log: log, Detector: det, Store: store,
+		NewCrawler: func(deps crawler.Options) (Crawler, error) { return NewCrawler(cfg, deps) }})
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -42,26 +41,45 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger) (*Monitor, e
 	return m, nil
 }
 
-// NewCrawler builds the scheduler over every configured source.
-func NewCrawler(cfg config.Config, log *zap.Logger) (Crawler, error) {
-	var runners []crawler.Runner
-	for _, s := range cfg.Sources {
-		src, err := crawler.NewSource(cfg.Crawler, s, log)
-		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", s.ID, err)
-		}
-		runners = append(runners, src)
+// NewCrawler builds the scheduler over every configured source. deps
+// carry the logger, the crawl-state store (the ledger), the metrics
+// registerer and the failing/recovered hooks; the sources share per-host
+// politeness.
+func NewCrawler(cfg config.Config, deps crawler.Options) (Crawler, error) {
+	runners, err := crawler.NewSources(cfg.Crawler, cfg.Sources, deps)
+	if err != nil {
+		return nil, err
 	}
-	return &schedCrawler{runners: runners, opts: crawler.SchedulerOptions{Jitter: cfg.Crawler.Jitter, Logger: log}}, nil
+	return &schedCrawler{runners: runners, opts: crawler.SchedulerOptions{Jitter: cfg.Crawler.Jitter,
+		BoostInterval: cfg.Crawler.BoostInterval, Logger: deps.Logger}}, nil
 }
 
 type schedCrawler struct {
 	runners []crawler.Runner
 	opts    crawler.SchedulerOptions
+
+	mu   sync.Mutex
+	live *crawler.Scheduler // the running one, for Boost
 }
 
 func (c *schedCrawler) scheduler(h HandleFunc) (*crawler.Scheduler, error) {
-	return crawler.NewScheduler(c.runners, crawler.Handler(h), c.opts)
+	s, err := crawler.NewScheduler(c.runners, crawler.Handler(h), c.opts)
+	if err == nil {
+		c.mu.Lock()
+		c.live = s
+		c.mu.Unlock()
+	}
+	return s, err
+}
+
+// Boost makes a source run more often until the given time.
+func (c *schedCrawler) Boost(sourceID string, until time.Time) {
+	c.mu.Lock()
+	s := c.live
+	c.mu.Unlock()
+	if s != nil {
+		s.Boost(sourceID, until)
+	}
 }
 
 func (c *schedCrawler) RunOnce(ctx context.Context, h HandleFunc) error {

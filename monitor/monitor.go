@@ -19,6 +19,7 @@ import (
 
 	"mimamori/alert"
 	"mimamori/config"
+	"mimamori/crawler"
 	"mimamori/evidence"
 	"mimamori/index"
 	"mimamori/ledger"
@@ -30,7 +31,9 @@ var Version = "0.1.0-dev"
 
 // HandleFunc receives the posts of one source pass (and its error, if any;
 // posts gathered before an error are still delivered).
-type HandleFunc func(ctx context.Context, sourceID string, posts []mention.Post, err error)
+// It returns nil only when every post was durably accepted; then the
+// crawler saves the pass's crawl state (cursors, last post read, ETags).
+type HandleFunc func(ctx context.Context, sourceID string, posts []mention.Post, err error) error
 
 // Crawler runs the configured sources.
 type Crawler interface {
@@ -39,6 +42,8 @@ type Crawler interface {
 	// Run runs every source on its schedule until ctx is cancelled and
 	// in-flight passes finished.
 	Run(ctx context.Context, handle HandleFunc) error
+	// Boost makes a source run more often until the given time.
+	Boost(sourceID string, until time.Time)
 }
 
 // StoreOpener opens the search index for a config (embedded or
@@ -51,7 +56,10 @@ type Options struct {
 	Log      *zap.Logger
 	Detector Detector
 	Crawler  Crawler
-	Store    index.Store
+	// NewCrawler builds the crawler once the ledger and the metrics
+	// exist, when Crawler is nil.
+	NewCrawler func(deps crawler.Options) (Crawler, error)
+	Store      index.Store
 	// Sender overrides the alert sender chosen from the config.
 	Sender alert.Sender
 	Now    func() time.Time
@@ -98,6 +106,15 @@ func New(opts Options) (*Monitor, error) {
 	}
 	m := &Monitor{cfg: cfg, log: log, ledger: l, store: opts.Store, crawler: opts.Crawler, metrics: newMetrics(l)}
 	m.closers = append(m.closers, l.Close)
+	if m.crawler == nil && opts.NewCrawler != nil {
+		cr, err := opts.NewCrawler(crawler.Options{Logger: log, State: l, Registerer: m.metrics.reg,
+			OnFailing: m.sourceFailing, OnRecovered: m.sourceRecovered})
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		m.crawler = cr
+	}
 	if opts.Store != nil {
 		m.closers = append(m.closers, opts.Store.Close)
 	}
@@ -180,7 +197,7 @@ func (m *Monitor) Summary() Summary {
 
 // handle is the crawler callback: process what a pass brought, even when
 // the pass failed part-way, and log the failure with the source named.
-func (m *Monitor) handle(ctx context.Context, sourceID string, posts []mention.Post, err error) {
+func (m *Monitor) handle(ctx context.Context, sourceID string, posts []mention.Post, err error) error {
 	// Posts already fetched are processed even during shutdown.
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
@@ -194,6 +211,35 @@ func (m *Monitor) handle(ctx context.Context, sourceID string, posts []mention.P
 	}
 	m.log.Info("source pass done", zap.String("source", sourceID), zap.Int("posts", s.Posts), zap.Int("new", s.Created),
 		zap.Int("edited", s.Updated), zap.Int("unchanged", s.Unchanged), zap.Int("alerts", s.Alerts), zap.Int("errors", s.Errors), zap.Int("deferred", s.Deferred))
+	if s.Alerts > 0 && m.crawler != nil {
+		m.crawler.Boost(sourceID, m.now().Add(time.Hour))
+	}
+	if s.Errors > 0 || s.Deferred > 0 {
+		return fmt.Errorf("source %s: %d of %d posts not accepted (%d errors, %d deferred)", sourceID, s.Errors+s.Deferred, len(posts), s.Errors, s.Deferred)
+	}
+	return nil
+}
+
+// sourceFailing is the crawler's OnFailing hook: a source broken for
+// alert_after (a site redesign, a revoked token) is an operator alert.
+func (m *Monitor) sourceFailing(sourceID string, since time.Time, lastErr error) {
+	m.log.Error("source failing: operator alert", zap.String("source", sourceID), zap.Time("since", since), zap.Error(lastErr))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	now := m.now()
+	title := fmt.Sprintf("ソース %s が %s から失敗し続けています / source failing since %s", sourceID,
+		since.In(alert.JST).Format("2006-01-02 15:04 JST"), since.UTC().Format(time.RFC3339))
+	detail := fmt.Sprintf("source: %s\nlast error: %v\n\nサイトの改修、認証情報の失効、ブロックなどが考えられます。"+
+		"この間の投稿は収集されていません。設定を確認し、mimamori crawl --once で確認してください。", sourceID, lastErr)
+	if err := alert.OperatorAlert(ctx, m.ledger, "source-failing:"+sourceID, title, detail, now, 24*time.Hour); err != nil {
+		m.log.Error("raise operator alert", zap.String("source", sourceID), zap.Error(err))
+	}
+	m.wakeAlerts()
+}
+
+// sourceRecovered is the crawler's OnRecovered hook.
+func (m *Monitor) sourceRecovered(sourceID string, since time.Time) {
+	m.log.Info("source recovered", zap.String("source", sourceID), zap.Time("failing_since", since))
 }
 
 // Once crawls every source once, indexes what was accepted and delivers

@@ -5,9 +5,12 @@
 package fetch
 
 import (
+	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -18,6 +21,12 @@ const (
 	DefaultTimeout      = 30 * time.Second
 	DefaultMaxBodyBytes = 10 << 20
 	DefaultMaxRedirects = 5
+	// DefaultMaxDecompressionRatio: ordinary HTML and JSON compress 5–20×;
+	// a bomb compresses 1000×.
+	DefaultMaxDecompressionRatio = 100
+	// ratioGrace is how much a body may expand to before the ratio is
+	// checked, so small very regular bodies pass.
+	ratioGrace = 1 << 20
 )
 
 // Options configure a client.
@@ -42,6 +51,22 @@ type Options struct {
 	// host:port pairs ("127.0.0.1:8080") that may resolve to non-public
 	// addresses. They are matched against the name in the URL.
 	AllowHosts []string
+	// MaxDecompressionRatio caps how many bytes a compressed body may
+	// expand to per compressed byte, once past the first MiB; reading
+	// beyond fails with *DecompressionRatioError. Zero means
+	// DefaultMaxDecompressionRatio.
+	MaxDecompressionRatio int
+	// AfterGuard, when set, is called with every address the guard let
+	// through, just before connect; an error refuses it. Tests use it as a
+	// safety net proving that nothing but loopback is ever dialled.
+	AfterGuard func(network, address string) error
+}
+
+func (o Options) maxRatio() int64 {
+	if o.MaxDecompressionRatio <= 0 {
+		return DefaultMaxDecompressionRatio
+	}
+	return int64(o.MaxDecompressionRatio)
 }
 
 func (o Options) timeout() time.Duration {
@@ -97,6 +122,18 @@ func (e *TooManyRedirectsError) Error() string {
 	return fmt.Sprintf("stopped after %d redirects (next: %s)", e.Max, e.URL)
 }
 
+// DecompressionRatioError is returned while reading a compressed body that
+// expands more than the allowed ratio (a decompression bomb).
+type DecompressionRatioError struct {
+	Ratio              int64
+	Compressed, Output int64
+}
+
+func (e *DecompressionRatioError) Error() string {
+	return fmt.Sprintf("compressed response expands more than %d× (%d bytes from %d): refused as a decompression bomb",
+		e.Ratio, e.Output, e.Compressed)
+}
+
 // ErrUnsupportedEncoding is returned for a response compressed with an
 // encoding the transport did not ask for and could not decode, since its
 // decompressed size could not be capped.
@@ -147,7 +184,35 @@ func NewTransport(opts Options) http.RoundTripper {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
 	}
-	return &transport{next: t, guard: g, ua: opts.UserAgent, max: opts.maxBody()}
+	return &transport{next: t, guard: g, ua: opts.UserAgent, max: opts.maxBody(), ratio: opts.maxRatio()}
+}
+
+// NewDialer returns the guarded dialer on its own, for connections that do
+// not go through an http.Transport (the browser kind's local proxy tunnels
+// CONNECT requests through it).
+func NewDialer(opts Options) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return newGuard(opts).dialContext
+}
+
+// Check resolves the host of hostport and returns a *BlockedError when the
+// guard would refuse one of its addresses. It is an early, clearer refusal
+// (before a browser navigates, say); the dial-time guard stays the rule.
+func Check(ctx context.Context, hostport string, opts Options) error {
+	g := newGuard(opts)
+	if g.allowed(hostport) {
+		return nil
+	}
+	host := hostOf(hostport)
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return fmt.Errorf("fetch: resolve %s: %w", host, err)
+	}
+	for _, a := range addrs {
+		if r := BlockReason(a); r != "" {
+			return &BlockedError{Host: host, Addr: a.String(), Reason: r}
+		}
+	}
+	return nil
 }
 
 type transport struct {
@@ -155,6 +220,7 @@ type transport struct {
 	guard *guard
 	ua    string
 	max   int64
+	ratio int64
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -164,15 +230,44 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	default:
 		return nil, fmt.Errorf("fetch: unsupported scheme %q", req.URL.Scheme)
 	}
+	cloned := false
 	if t.ua != "" && req.Header.Get("User-Agent") == "" {
 		req = req.Clone(req.Context())
+		cloned = true
 		req.Header.Set("User-Agent", t.ua)
+	}
+	// Ask for gzip ourselves, as net/http would, so that the compressed
+	// bytes can be counted and the expansion ratio capped.
+	ownGzip := req.Header.Get("Accept-Encoding") == "" && req.Header.Get("Range") == "" && req.Method != http.MethodHead
+	if ownGzip {
+		if !cloned {
+			req = req.Clone(req.Context())
+		}
+		req.Header.Set("Accept-Encoding", "gzip")
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil {
 		return nil, err
 	}
-	if !resp.Uncompressed && req.Header.Get("Accept-Encoding") == "" {
+	if ownGzip {
+		switch ce := strings.TrimSpace(resp.Header.Get("Content-Encoding")); {
+		case strings.EqualFold(ce, "gzip") || strings.EqualFold(ce, "x-gzip"):
+			cr := &countingReader{r: resp.Body}
+			resp.Body = &gunzipBody{
+				rc: resp.Body, in: cr,
+				ratio: t.ratio,
+			}
+			resp.Header.Del("Content-Encoding")
+			resp.Header.Del("Content-Length")
+			resp.ContentLength = -1
+			resp.Uncompressed = true
+		case ce == "" || strings.EqualFold(ce, "identity"):
+		default:
+			resp.Body.Close()
+			return nil, fmt.Errorf("fetch: %w %q", ErrUnsupportedEncoding, ce)
+		}
+	}
+	if !resp.Uncompressed && !ownGzip && req.Header.Get("Accept-Encoding") == "" {
 		if ce := strings.TrimSpace(resp.Header.Get("Content-Encoding")); ce != "" && !strings.EqualFold(ce, "identity") {
 			resp.Body.Close()
 			return nil, fmt.Errorf("fetch: %w %q", ErrUnsupportedEncoding, ce)
@@ -214,3 +309,52 @@ func (b *cappedBody) Read(p []byte) (int, error) {
 }
 
 func (b *cappedBody) Close() error { return b.rc.Close() }
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// gunzipBody decompresses a gzip body, failing with
+// *DecompressionRatioError when it expands too much.
+type gunzipBody struct {
+	rc    io.ReadCloser
+	in    *countingReader
+	zr    *gzip.Reader
+	out   int64
+	ratio int64
+	err   error
+}
+
+func (g *gunzipBody) Read(p []byte) (int, error) {
+	if g.err != nil {
+		return 0, g.err
+	}
+	if g.zr == nil {
+		zr, err := gzip.NewReader(g.in)
+		if err != nil {
+			g.err = fmt.Errorf("fetch: gzip body: %w", err)
+			return 0, g.err
+		}
+		g.zr = zr
+	}
+	n, err := g.zr.Read(p)
+	g.out += int64(n)
+	if g.out > ratioGrace && g.out > g.ratio*max(g.in.n, 1) {
+		g.err = &DecompressionRatioError{Ratio: g.ratio, Compressed: g.in.n, Output: g.out}
+		return n, g.err
+	}
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("fetch: gzip body: %w", err)
+		g.err = err
+	}
+	return n, err
+}
+
+func (g *gunzipBody) Close() error { return g.rc.Close() }

@@ -133,10 +133,11 @@ type guard struct {
 	dialer       net.Dialer
 	allowPrivate bool
 	allowHosts   map[string]bool // "host" or "host:port", lower case
+	after        func(network, address string) error
 }
 
 func newGuard(opts Options) *guard {
-	g := &guard{allowPrivate: opts.AllowPrivate, allowHosts: map[string]bool{}}
+	g := &guard{allowPrivate: opts.AllowPrivate, allowHosts: map[string]bool{}, after: opts.AfterGuard}
 	for _, h := range opts.AllowHosts {
 		h = strings.ToLower(strings.TrimSpace(h))
 		if h == "" {
@@ -177,7 +178,17 @@ func (g *guard) dialContext(ctx context.Context, network, addr string) (net.Conn
 
 // control runs after name resolution, on every address tried, before the
 // socket connects.
-func (g *guard) control(ctx context.Context, network, address string, _ syscall.RawConn) error {
+func (g *guard) control(ctx context.Context, network, address string, c syscall.RawConn) error {
+	if err := g.check(ctx, network, address); err != nil {
+		return err
+	}
+	if g.after != nil {
+		return g.after(network, address)
+	}
+	return nil
+}
+
+func (g *guard) check(ctx context.Context, network, address string) error {
 	info, _ := ctx.Value(dialInfoKey{}).(dialInfo)
 	if info.allowed {
 		return nil
