@@ -19,35 +19,20 @@ import (
 	"go.uber.org/zap"
 
 	"mimamori/crawler/fetch"
+	"mimamori/internal/chromium"
 	"mimamori/mention"
 )
 
-// browserFlags are the Chromium flags of every browser pass.
-var browserFlags = []chromedp.ExecAllocatorOption{
-	chromedp.NoFirstRun,
-	chromedp.NoDefaultBrowserCheck,
-	chromedp.Headless,
-	chromedp.DisableGPU,
-	chromedp.NoSandbox,
-	chromedp.Flag("disable-dev-shm-usage", true),
-	chromedp.Flag("disable-background-networking", true),
-	chromedp.Flag("disable-component-update", true),
-	chromedp.Flag("disable-sync", true),
-	chromedp.Flag("disable-extensions", true),
-	chromedp.Flag("disable-default-apps", true),
-	chromedp.Flag("disable-breakpad", true),
-	chromedp.Flag("metrics-recording-only", true),
-	chromedp.Flag("safebrowsing-disable-auto-update", true),
-	chromedp.Flag("password-store", "basic"),
-	chromedp.Flag("use-mock-keychain", true),
-	chromedp.Flag("mute-audio", true),
+// browserFlags are the Chromium flags of every browser pass: the shared
+// ones plus the network lock-down below.
+var browserFlags = append(chromium.Flags(),
 	// Everything through our guarded proxy, loopback included, and no
 	// path around it (WebRTC's UDP, DNS prefetching).
 	chromedp.Flag("proxy-bypass-list", "<-loopback>"),
 	chromedp.Flag("force-webrtc-ip-handling-policy", "disable_non_proxied_udp"),
 	chromedp.Flag("webrtc-ip-handling-policy", "disable_non_proxied_udp"),
 	chromedp.Flag("dns-prefetch-disable", true),
-}
+)
 
 // docCapture is the main document's HTTP exchange as Chromium saw it.
 type docCapture struct {

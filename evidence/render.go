@@ -27,6 +27,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
+
+	"mimamori/internal/chromium"
 )
 
 // Rendered files of a bundle.
@@ -197,29 +199,15 @@ func (r *chromeRenderer) render(ctx context.Context, in renderInput) (*renderOut
 	}
 
 	var stderr syncBuf
-	actx, cancelA := chromedp.NewExecAllocator(tctx,
+	flags := append(chromium.Flags(),
 		chromedp.ExecPath(o.ChromiumPath),
-		chromedp.Headless,
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.NoFirstRun,
-		chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(o.ViewportWidth, o.ViewportHeight),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-extensions", true),
-		chromedp.Flag("disable-default-apps", true),
-		chromedp.Flag("disable-breakpad", true),
-		chromedp.Flag("metrics-recording-only", true),
 		chromedp.Flag("force-color-profile", "srgb"),
-		chromedp.Flag("password-store", "basic"),
-		chromedp.Flag("use-mock-keychain", true),
 		chromedp.CombinedOutput(&stderr),
 		chromedp.Env("TMPDIR="+tmp),
 	)
+	actx, cancelA := chromedp.NewExecAllocator(tctx, flags...)
 	defer cancelA()
 	bctx, cancelB := chromedp.NewContext(actx)
 	defer cancelB()
