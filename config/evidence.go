@@ -45,6 +45,11 @@ type EvidenceConfig struct {
 	// RetryInterval is how often pending timestamps and renderings are
 	// retried and retention runs (default 10m).
 	RetryInterval time.Duration `mapstructure:"retry_interval"`
+	// RecheckInterval is how often alerted posts are fetched again to record
+	// an edit or a deletion (0: 6h; negative: never).
+	RecheckInterval time.Duration `mapstructure:"recheck_interval"`
+	// RecheckFor is how long after first seen a post is re-checked (0: 30 days).
+	RecheckFor time.Duration `mapstructure:"recheck_for"`
 }
 
 // TSAConfig configures the time-stamping authority.

@@ -5,6 +5,9 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
+
+	"mimamori/mention"
 )
 
 // GetState returns a crawler's saved value for (sourceID, key); ok is
@@ -51,6 +54,29 @@ func (l *Ledger) CrawlState(ctx context.Context, sourceID string) (map[string]st
 			return nil, fmt.Errorf("read crawl state %s: %w", sourceID, err)
 		}
 		out[k] = v
+	}
+	return out, rows.Err()
+}
+
+// AlertedMentions returns the mentions that alerted and were first seen at
+// or after since, oldest first (the posts the re-checker watches).
+func (l *Ledger) AlertedMentions(ctx context.Context, since time.Time) ([]mention.Mention, error) {
+	rows, err := l.db.QueryContext(ctx, `SELECT doc FROM mentions WHERE alerted_rank >= 0 AND first_seen >= ? ORDER BY first_seen`, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("list alerted mentions: %w", err)
+	}
+	defer rows.Close()
+	var out []mention.Mention
+	for rows.Next() {
+		var doc string
+		if err := rows.Scan(&doc); err != nil {
+			return nil, fmt.Errorf("list alerted mentions: %w", err)
+		}
+		m, err := decodeMention(doc)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, rows.Err()
 }

@@ -347,6 +347,8 @@ func (m *Monitor) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.maintain(ctx, time.Hour) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); m.evidenceLoop(ctx, m.cfg.EvidenceRetryInterval()) }()
+	wg.Add(1)
+	go func() { defer wg.Done(); m.recheckLoop(ctx) }()
 	if m.cfg.Metrics.Listen != "" {
 		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
 		if err != nil {

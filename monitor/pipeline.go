@@ -140,6 +140,11 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 	}
 	if alertable {
 		opts := evidence.CaptureOptions{NeedsJS: p.needsJS[post.SourceID]}
+		if version > 0 { // an edit: link the new capture to the first one
+			if prev, err := p.ledger.Mention(ctx, id); err == nil && prev.Evidence != nil {
+				opts.Subject = prev.Evidence.BundleID
+			}
+		}
 		if post.Fetch != nil {
 			opts.TLSPeerCertificates = post.Fetch.TLSPeerCertificates
 		}
