@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/coregx/ahocorasick"
-
 	"mimamori/mention"
 )
 
@@ -23,6 +21,9 @@ const (
 	pkExclude                // target exclude phrase; ref = target
 	pkCancel                 // canceller literal; ref = canceller
 	pkExcept                 // canceller exception; ref = canceller
+	pkClause                 // clause break (けど, but); ref unused
+	pkOther                  // a word naming another party (他社); ref unused
+	pkAnaphor                // a pronoun referring back to a target (あいつ, they); ref 0, or 1 for a part (担当, support)
 )
 
 type payload struct {
@@ -59,6 +60,7 @@ type rule struct {
 	weight       float64
 	near         int32
 	sameSentence bool
+	objectBinds  bool
 	within       int32
 	hasReq       bool
 	re           *regexp.Regexp
@@ -78,6 +80,8 @@ type canceller struct {
 	// their terms are short and frequent (と, を, ない).
 	direct bool
 	lits   []literal
+	// unlessQuestion: a question mark after the canceller voids it
+	unlessQuestion bool
 }
 
 func (c *canceller) applies(cat int, rule int32) bool {
@@ -311,6 +315,7 @@ func compile(d *Detector, targets []mention.Target, p *pack) error {
 		if rs.SameSentence != nil {
 			r.sameSentence = *rs.SameSentence
 		}
+		r.objectBinds = rs.ObjectBinds
 		if rs.Within > 0 {
 			r.within = int32(rs.Within)
 		}
@@ -358,7 +363,7 @@ func compile(d *Detector, targets []mention.Target, p *pack) error {
 			return err
 		}
 		scope, _ := parseScope(cs.Scope)
-		cn := canceller{id: cs.ID, scope: scope, window: defaultCancelWin}
+		cn := canceller{id: cs.ID, scope: scope, window: defaultCancelWin, unlessQuestion: cs.UnlessQuestion}
 		if scope == scopeAfterQuote {
 			cn.window = 1
 		}
@@ -410,11 +415,13 @@ func compile(d *Detector, targets []mention.Target, p *pack) error {
 		}
 	}
 
-	b := ahocorasick.NewBuilder()
-	b.AddStrings(c.pats)
-	ac, err := b.Build()
+	if err := compileAttribution(d, c, &p.attribution); err != nil {
+		return err
+	}
+
+	ac, err := buildAutomaton(c.pats)
 	if err != nil {
-		return fmt.Errorf("detect: building the automaton: %w", err)
+		return err
 	}
 	d.ac = ac
 	d.pay = c.pay
@@ -429,6 +436,45 @@ func compile(d *Detector, targets []mention.Target, p *pack) error {
 	for pi, m := range c.maskable {
 		if m {
 			d.maskPats = append(d.maskPats, int32(pi))
+		}
+	}
+	return nil
+}
+
+// compileAttribution registers the clause and topic words: clause breaks,
+// other parties and anaphora go through the automaton; particles, copulas,
+// honorifics and entity suffixes are compared in place where needed.
+func compileAttribution(d *Detector, c *compiler, a *attributionSpec) error {
+	for _, l := range []struct {
+		name string
+		kind payKind
+		list []string
+		ref  int32
+	}{{"clause_breaks", pkClause, a.ClauseBreaks, 0}, {"others", pkOther, a.Others, 0},
+		{"anaphora", pkAnaphor, a.Anaphora, 0}, {"parts", pkAnaphor, a.Parts, 1}} {
+		for _, t := range l.list {
+			if err := c.add(t, l.kind, l.ref, false, false); err != nil {
+				return fmt.Errorf("detect: attribution: %s %q: %v", l.name, t, err)
+			}
+		}
+	}
+	for _, l := range []struct {
+		name string
+		dst  *[]literal
+		list []string
+	}{{"particles", &d.particles, a.Particles}, {"copulas", &d.copulas, a.Copulas},
+		{"honorifics", &d.honorifics, a.Honorifics}, {"entity_suffixes", &d.suffixes, a.EntitySuffixes}} {
+		for _, t := range l.list {
+			lit, err := c.literal(t, false)
+			if err != nil {
+				return fmt.Errorf("detect: attribution: %s %q: %v", l.name, t, err)
+			}
+			*l.dst = append(*l.dst, lit)
+		}
+	}
+	for _, p := range d.particles {
+		if !slices.Contains(d.particleFirst, p.runes[0]) {
+			d.particleFirst = append(d.particleFirst, p.runes[0])
 		}
 	}
 	return nil

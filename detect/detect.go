@@ -4,9 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"sync"
-
-	"github.com/coregx/ahocorasick"
 
 	"mimamori/mention"
 )
@@ -23,18 +22,21 @@ type Options struct {
 // Detector matches texts against targets and a pattern pack. It is
 // immutable after New and safe for concurrent use.
 type Detector struct {
-	ac        *ahocorasick.Automaton
-	pay       [][]payload
-	lits      []literal
-	maskPats  []int32
-	rules     []rule
-	cancs     []canceller
-	targets   []target
-	aliases   []aliasRef
-	direct    []int32  // cancellers checked in place
-	maxTarget int32    // longest target literal, in normalized runes
-	off       normStep // normalization steps switched off (tests only)
-	pool      *sync.Pool
+	ac       *automaton
+	pay      [][]payload
+	lits     []literal
+	maskPats []int32
+	rules    []rule
+	cancs    []canceller
+	targets  []target
+	aliases  []aliasRef
+	direct   []int32 // cancellers checked in place
+	// attribution words compared in place (see clause.go)
+	particles, copulas, honorifics, suffixes []literal
+	particleFirst                            []rune   // first rune of each particle
+	maxTarget                                int32    // longest target literal, in normalized runes
+	off                                      normStep // normalization steps switched off (tests only)
+	pool                                     *sync.Pool
 }
 
 // maxMaskPositions bounds the masked-character matcher on hostile input.
@@ -43,6 +45,7 @@ const maxMaskPositions = 32
 // New builds a Detector for targets from the default pattern pack (unless
 // opts.NoDefaultPack) extended or overridden by opts.PatternFiles.
 func New(targets []mention.Target, opts Options) (*Detector, error) {
+	initNFKCTables()
 	p, err := loadPack(opts)
 	if err != nil {
 		return nil, err
@@ -71,6 +74,7 @@ type found struct {
 
 type scratch struct {
 	nt      normText
+	acm     []acMatch
 	terms   []hit
 	anchors []hit
 	reqs    []hit
@@ -81,12 +85,19 @@ type scratch struct {
 	ctx     []bool
 	found   []found
 	sentTgt []bool
+	// clause analysis (clause.go)
+	clauseH, otherH, anaphH []hit
+	cuts                    []int32 // normalized rune index where each clause starts
+	cinfo                   []clauseInfo
+	tr                      *tracer // non-nil while tracing
 }
 
 func (s *scratch) reset(ntargets int) {
 	s.terms, s.anchors, s.reqs = s.terms[:0], s.anchors[:0], s.reqs[:0]
 	s.tgts, s.excl, s.canc, s.exc = s.tgts[:0], s.excl[:0], s.canc[:0], s.exc[:0]
 	s.found = s.found[:0]
+	s.clauseH, s.otherH, s.anaphH, s.cuts = s.clauseH[:0], s.otherH[:0], s.anaphH[:0], s.cuts[:0]
+	s.tr = nil
 	s.ctx = slices.Grow(s.ctx[:0], ntargets)[:ntargets]
 	clear(s.ctx)
 }
@@ -183,6 +194,12 @@ func (d *Detector) collect(sc *scratch, pi int32, rs, re int32, masked bool) {
 			sc.canc = append(sc.canc, h)
 		case pkExcept:
 			sc.exc = append(sc.exc, h)
+		case pkClause:
+			sc.clauseH = append(sc.clauseH, h)
+		case pkOther:
+			sc.otherH = append(sc.otherH, h)
+		case pkAnaphor:
+			sc.anaphH = append(sc.anaphH, h)
 		}
 	}
 }
@@ -259,18 +276,33 @@ func (d *Detector) maskHits(sc *scratch) {
 func (d *Detector) Detect(text string) mention.Verdict {
 	sc := d.pool.Get().(*scratch)
 	defer d.pool.Put(sc)
+	return d.run(sc, text, nil)
+}
+
+// run is Detect on a scratch, recording its decisions in tr when set.
+func (d *Detector) run(sc *scratch, text string, tr *tracer) mention.Verdict {
 	sc.reset(len(d.targets))
+	sc.tr = tr
 	nt := &sc.nt
 	nt.off = d.off
+	nt.ac = d.ac
 	nt.normalize(text)
 	v := mention.Verdict{Severity: mention.SeverityInfo, Categories: []string{}, Targets: []string{}, Matches: []mention.Match{}}
 	if len(nt.buf) == 0 {
 		return v
 	}
-	for _, m := range d.ac.FindAllOverlapping(nt.buf) {
-		d.collect(sc, int32(m.PatternID), nt.b2r[m.Start], nt.b2r[m.End], false)
+	if nt.acOK {
+		// found while normalizing, already in rune indices
+		for _, m := range nt.acm {
+			d.collect(sc, m.pat, m.start, m.end, false)
+		}
+	} else {
+		sc.acm = d.ac.scan(nt.buf, sc.acm[:0])
+		for _, m := range sc.acm {
+			d.collect(sc, m.pat, nt.byteRune(int(m.start)), nt.byteRune(int(m.end)), false)
+		}
 	}
-	if len(d.maskPats) > 0 && hasMask(nt.buf) {
+	if len(d.maskPats) > 0 && nt.mask {
 		d.maskHits(sc)
 	}
 	d.filterTargets(sc)
@@ -278,15 +310,6 @@ func (d *Detector) Detect(text string) mention.Verdict {
 	d.filterTerms(sc)
 	d.attribute(sc)
 	return d.verdict(sc, v)
-}
-
-func hasMask(b []byte) bool {
-	for _, c := range b {
-		if c == maskRune {
-			return true
-		}
-	}
-	return false
 }
 
 func (d *Detector) sent(sc *scratch, i int32) int32 { return sc.nt.nr[i].sent }
@@ -307,6 +330,9 @@ func (d *Detector) filterTargets(sc *scratch) {
 			}
 		}
 		if excluded {
+			if sc.tr != nil {
+				sc.tr.target(d, sc, h, a.target, "excluded (inside an exclude phrase)")
+			}
 			continue
 		}
 		h.ref = a.target
@@ -314,6 +340,9 @@ func (d *Detector) filterTargets(sc *scratch) {
 		if !a.isName {
 			if len(t.Context) > 0 {
 				if !sc.ctx[a.target] {
+					if sc.tr != nil {
+						sc.tr.target(d, sc, h, a.target, "set aside: the alias needs one of its context words")
+					}
 					continue
 				}
 			} else if t.Kind == mention.KindStaff {
@@ -332,9 +361,21 @@ func (d *Detector) filterTargets(sc *scratch) {
 		if !h.flag || explicit {
 			out[w] = h
 			w++
+		} else if sc.tr != nil {
+			sc.tr.target(d, sc, h, h.ref, "set aside: a bare staff alias counts only when the post names another target")
+		}
+	}
+	if sc.tr != nil {
+		for _, h := range out[:w] {
+			sc.tr.target(d, sc, h, h.ref, "inside a longer target name")
 		}
 	}
 	sc.tgts = dropContained(out[:w], func(hit) int { return 0 })
+	if sc.tr != nil {
+		for _, h := range sc.tgts {
+			sc.tr.target(d, sc, h, h.ref, "kept")
+		}
+	}
 }
 
 // runRegexes runs each regex rule inside merged windows around its anchors.
@@ -378,7 +419,7 @@ func (d *Detector) regexWindow(sc *scratch, r *rule, ri, ws, we int32) {
 		if e <= s {
 			continue
 		}
-		rs, re := nt.b2r[int(bs)+s], nt.b2r[int(bs)+e]
+		rs, re := nt.byteRune(int(bs)+s), nt.byteRune(int(bs)+e)
 		if re <= rs {
 			continue
 		}
@@ -418,18 +459,37 @@ func (d *Detector) filterTerms(sc *scratch) {
 			}
 		}
 		if inTarget {
+			if sc.tr != nil {
+				sc.tr.hit(d, sc, h, "dropped: inside a target name")
+			}
 			continue
 		}
 		r := &d.rules[h.ref]
 		if r.hasReq && !d.hasCompanion(sc, h, r) {
+			if sc.tr != nil {
+				sc.tr.hit(d, sc, h, fmt.Sprintf("dropped: no companion word (requires) within %d runes in the sentence", r.within))
+			}
 			continue
 		}
-		if d.cancelled(sc, h, r.cat) {
+		if ci, at := d.cancelled(sc, h, r.cat); ci >= 0 {
+			if sc.tr != nil {
+				sc.tr.cancel(d, sc, h, ci, at)
+			}
 			continue
 		}
 		out = append(out, h)
 	}
+	if sc.tr != nil {
+		for _, h := range out {
+			sc.tr.hit(d, sc, h, "dropped: inside a longer hit of the same category")
+		}
+	}
 	sc.terms = dropContained(out, func(h hit) int { return d.rules[h.ref].cat })
+	if sc.tr != nil {
+		for _, h := range sc.terms {
+			sc.tr.hit(d, sc, h, "kept")
+		}
+	}
 }
 
 // dropContained sorts hits by position and drops every hit that lies inside
@@ -497,7 +557,9 @@ func (sc *scratch) sentence(hs []hit, s int32) []hit {
 	return hs[lo:hi]
 }
 
-func (d *Detector) cancelled(sc *scratch, h hit, cat int) bool {
+// cancelled returns the canceller that voids hit h (of category cat) and
+// the span of the canceller's literal, or -1.
+func (d *Detector) cancelled(sc *scratch, h hit, cat int) (int32, hit) {
 	nt := &sc.nt
 	s := d.sent(sc, h.rs)
 	for _, c := range sc.sentence(sc.canc, s) {
@@ -515,17 +577,20 @@ func (d *Detector) cancelled(sc *scratch, h hit, cat int) bool {
 		if except {
 			continue
 		}
+		fires := false
 		switch cn.scope {
 		case scopeBefore:
-			if c.re <= h.rs && h.rs-c.re <= cn.window && !targetBetween(sc, c.re, h.rs) {
-				return true
-			}
+			fires = c.re <= h.rs && h.rs-c.re <= cn.window && !targetBetween(sc, c.re, h.rs)
 		case scopeAfter:
-			if c.rs >= h.re && c.rs-h.re <= cn.window && !targetBetween(sc, h.re, c.rs) {
-				return true
-			}
+			fires = c.rs >= h.re && c.rs-h.re <= cn.window && !targetBetween(sc, h.re, c.rs)
 		case scopeSentence:
-			return true
+			fires = true
+		}
+		if fires && cn.unlessQuestion && questionAfter(nt, c.re) {
+			fires = false
+		}
+		if fires {
+			return c.ref, c
 		}
 	}
 	for _, ci := range d.direct {
@@ -537,13 +602,13 @@ func (d *Detector) cancelled(sc *scratch, h hit, cat int) bool {
 		case scopeAfter:
 			for i := range cn.lits {
 				if litAt(nt, &cn.lits[i], h.re) {
-					return true
+					return ci, hit{rs: h.re, re: h.re + int32(len(cn.lits[i].runes))}
 				}
 			}
 		case scopeBefore:
 			for i := range cn.lits {
 				if p := h.rs - int32(len(cn.lits[i].runes)); p >= 0 && litAt(nt, &cn.lits[i], p) {
-					return true
+					return ci, hit{rs: p, re: h.rs}
 				}
 			}
 		case scopeAfterQuote:
@@ -560,12 +625,54 @@ func (d *Detector) cancelled(sc *scratch, h hit, cat int) bool {
 				for off := int32(0); off <= cn.window; off++ {
 					for i := range cn.lits {
 						if litAt(nt, &cn.lits[i], k+off) {
-							return true
+							return ci, hit{rs: k + off, re: k + off + int32(len(cn.lits[i].runes))}
 						}
 					}
 				}
 			}
 		}
+	}
+	return -1, hit{}
+}
+
+// questionAfter reports whether the canceller ending at normalized rune p is
+// asked rather than stated: a question mark follows, after at most a few
+// sentence-final particles (詐欺じゃない？, 詐欺じゃないよね?).
+func questionAfter(nt *normText, p int32) bool {
+	nr := nt.nr
+	k := p
+	for n := 0; n < 4 && int(k) < len(nr); n++ {
+		switch nr[k].r {
+		case 'よ', 'ね', 'な', 'か', 'の', 'さ', 'わ', 'w':
+			k++
+			continue
+		}
+		break
+	}
+	if k == 0 {
+		return false
+	}
+	// the original text right after the last rune kept: spaces, ! and at
+	// least one ? before anything else
+	o := nr[k-1].e
+	if int(k) < len(nr) {
+		if nr[k].r != breakRune {
+			return false
+		}
+		o = nr[k].s
+	}
+	src := nt.src
+	if !nt.obOK {
+		nt.buildOffsets()
+	}
+	for i := int(o); i < nt.origRunes() && i < int(o)+4; i++ {
+		switch src[nt.ob[i]:nt.ob[i+1]] {
+		case "?", "？":
+			return true
+		case " ", "　", "!", "！", "\n":
+			continue
+		}
+		return false
 	}
 	return false
 }
@@ -596,10 +703,12 @@ func targetBetween(sc *scratch, a, b int32) bool {
 	return false
 }
 
-// attribute finds, for every surviving hit, the nearest target it applies
-// to: in the same sentence, or in a preceding sentence when the hit's own
-// sentence names no target (the topic carries forward); never a target in a
-// later sentence. Ties go to staff over company over product.
+// attribute finds, for every surviving hit, the target it applies to: in
+// the same sentence, or in a preceding sentence when the hit's sentence
+// names no target (the topic carries forward); never a target in a later
+// sentence. A target in the hit's own clause is preferred; one in another
+// clause must pass contrastBlocks (clause.go). Then the nearest wins, ties
+// going to staff over company over product.
 func (d *Detector) attribute(sc *scratch) {
 	nt := &sc.nt
 	sc.sentTgt = slices.Grow(sc.sentTgt[:0], int(nt.nsent))[:nt.nsent]
@@ -607,10 +716,22 @@ func (d *Detector) attribute(sc *scratch) {
 	for _, t := range sc.tgts {
 		sc.sentTgt[d.sent(sc, t.rs)] = true
 	}
+	if len(sc.terms) > 0 && len(sc.tgts) > 0 {
+		d.prepareClauses(sc)
+	}
 	for _, h := range sc.terms {
 		r := &d.rules[h.ref]
 		hs := d.sent(sc, h.rs)
-		best, bestD := int32(-1), int32(math.MaxInt32)
+		hc := -1
+		best, bestD, bestSame := int32(-1), int32(math.MaxInt32), false
+		var bestHit hit
+		if r.objectBinds && d.objectElsewhere(sc, h) {
+			if sc.tr != nil {
+				sc.tr.hit(d, sc, h, "").Attribution = "not attributed: it acts on an object (…を) that is no target"
+			}
+			sc.found = append(sc.found, found{hit: h, target: -1, score: r.weight * kindFactor(d, -1)})
+			continue
+		}
 		// targets are sorted by start and no longer than d.maxTarget
 		i, _ := slices.BinarySearchFunc(sc.tgts, h.rs-r.near-d.maxTarget, func(t hit, x int32) int { return int(t.rs - x) })
 		for _, t := range sc.tgts[i:] {
@@ -624,15 +745,52 @@ func (d *Detector) attribute(sc *scratch) {
 			if r.kinds != 0 && r.kinds&(1<<uint(d.targets[t.ref].rank)) == 0 {
 				continue
 			}
+			same := true
 			if r.sameSentence {
 				ts := d.sent(sc, t.rs)
 				if ts != hs && (ts > hs || sc.sentTgt[hs]) {
 					continue
 				}
+				if hc < 0 {
+					hc = sc.clauseOf(h.rs)
+				}
+				if same = sc.clauseOf(t.rs) == hc; !same {
+					if blocked, why := d.contrastBlocks(sc, h, t, hc); blocked {
+						if sc.tr != nil {
+							sc.tr.blocked(h, t, why)
+						}
+						continue
+					}
+				}
 			}
-			if best < 0 || dd < bestD || (dd == bestD && d.targets[t.ref].rank > d.targets[best].rank) {
-				best, bestD = t.ref, dd
+			better := best < 0 || (same && !bestSame) ||
+				(same == bestSame && (dd < bestD || (dd == bestD && d.targets[t.ref].rank > d.targets[best].rank)))
+			if better {
+				best, bestD, bestSame, bestHit = t.ref, dd, same, t
 			}
+		}
+		if best >= 0 {
+			allowed := func(u hit) bool {
+				if !r.sameSentence || hc < 0 || sc.clauseOf(u.rs) == hc {
+					return true
+				}
+				blocked, _ := d.contrastBlocks(sc, h, u, hc)
+				return !blocked
+			}
+			if u, ok := d.phraseHead(sc, bestHit, r, allowed); ok {
+				best = u.ref
+			}
+		}
+		if sc.tr != nil {
+			sc.tr.attributed(d, sc, h, best, bestD, bestSame)
+		}
+		if best < 0 && r.kinds != 0 {
+			// a rule limited to some target kinds (a phone number near a
+			// staff member) means nothing without one
+			if sc.tr != nil {
+				sc.tr.hit(d, sc, h, "dropped: its rule counts only when attributed to a target of its target_kinds")
+			}
+			continue
 		}
 		f := found{hit: h, target: best}
 		f.score = r.weight * kindFactor(d, best)
@@ -670,6 +828,7 @@ func (d *Detector) verdict(sc *scratch, v mention.Verdict) mention.Verdict {
 	top := -1
 	var maxScore, sumScore float64
 	sev := -1
+	v.Matches = make([]mention.Match, 0, len(sc.found))
 	for i, f := range sc.found {
 		r := &d.rules[f.ref]
 		m := mention.Match{
@@ -715,7 +874,8 @@ func (d *Detector) verdict(sc *scratch, v mention.Verdict) mention.Verdict {
 	if maxScore > 0 {
 		v.Score = math.Round((maxScore+0.1*(sumScore-maxScore))*1000) / 1000
 	}
-	var order []catAgg
+	var orderBuf [16]catAgg
+	order := orderBuf[:0]
 	for _, c := range cats {
 		if c.present {
 			order = append(order, c)
@@ -749,6 +909,9 @@ func (d *Detector) verdict(sc *scratch, v mention.Verdict) mention.Verdict {
 			}
 		}
 	}
+	if len(order) > 0 {
+		v.Categories = make([]string, 0, len(order))
+	}
 	for _, c := range order {
 		v.Categories = append(v.Categories, categoryTable[c.cat].id)
 	}
@@ -758,7 +921,8 @@ func (d *Detector) verdict(sc *scratch, v mention.Verdict) mention.Verdict {
 		score float64
 		abuse bool
 	}
-	var ts []tscore
+	var tsBuf [8]tscore
+	ts := tsBuf[:0]
 	for _, f := range sc.found {
 		if f.target < 0 {
 			continue
@@ -787,6 +951,9 @@ func (d *Detector) verdict(sc *scratch, v mention.Verdict) mention.Verdict {
 		}
 		return 0
 	})
+	if len(ts) > 0 {
+		v.Targets = make([]string, 0, len(ts))
+	}
 	for _, t := range ts {
 		v.Targets = append(v.Targets, d.targets[t.t].ID)
 	}
@@ -834,17 +1001,18 @@ func rankSeverity(r int) mention.Severity {
 func (d *Detector) explain(sc *scratch, f found, n int) string {
 	nt := &sc.nt
 	r := &d.rules[f.ref]
-	term := nt.origSlice(nt.nr[f.rs].s, nt.nr[f.re-1].e)
+	term := strconv.Quote(nt.origSlice(nt.nr[f.rs].s, nt.nr[f.re-1].e))
 	more := ""
 	if n > 1 {
-		more = fmt.Sprintf(" (%d matches in all)", n)
+		more = " (" + strconv.Itoa(n) + " matches in all)"
 	}
 	cat := categoryTable[r.cat].id
+	// plain concatenation: one allocation, where fmt boxes every argument
 	if f.target < 0 {
 		if r.cat == complaintIndex {
-			return fmt.Sprintf("Rule %s matched %q: a complaint naming no watched target%s.", r.id, term, more)
+			return "Rule " + r.id + " matched " + term + ": a complaint naming no watched target" + more + "."
 		}
-		return fmt.Sprintf("Rule %s matched %q (%s) but no watched target is named near it, so no alert%s.", r.id, term, cat, more)
+		return "Rule " + r.id + " matched " + term + " (" + cat + ") but no watched target is named near it, so no alert" + more + "."
 	}
 	t := &d.targets[f.target]
 	name := t.Name
@@ -852,7 +1020,7 @@ func (d *Detector) explain(sc *scratch, f found, n int) string {
 		name = t.Aliases[0]
 	}
 	if r.cat == complaintIndex {
-		return fmt.Sprintf("Rule %s matched %q: legitimate criticism of %s %s (%s), not alerted%s.", r.id, term, t.Kind, t.ID, name, more)
+		return "Rule " + r.id + " matched " + term + ": legitimate criticism of " + string(t.Kind) + " " + t.ID + " (" + name + "), not alerted" + more + "."
 	}
-	return fmt.Sprintf("Rule %s matched %q (%s, %s) aimed at %s %s (%s)%s.", r.id, term, cat, r.sev, t.Kind, t.ID, name, more)
+	return "Rule " + r.id + " matched " + term + " (" + cat + ", " + string(r.sev) + ") aimed at " + string(t.Kind) + " " + t.ID + " (" + name + ")" + more + "."
 }

@@ -55,30 +55,44 @@ const (
 
 // nrune is one rune of the normalized text with its span in the original.
 type nrune struct {
-	r    rune
-	s, e int32 // original rune offsets [s, e)
-	sent int32 // sentence index
-	sc   script
-	gap  bool // a space, punctuation or symbol preceded it in the original
-	drop bool // removed by the next compaction
+	r      rune
+	s, e   int32 // original rune offsets [s, e)
+	sent   int32 // sentence index
+	sc     script
+	gap    bool // a space, punctuation or symbol preceded it in the original
+	drop   bool // removed by the next compaction
+	clause bool // a clause separator (、 , ; :) preceded it in its sentence
 }
 
 // normText is a normalized text with its offset map. It is reused through a
 // pool, so every slice is truncated, not reallocated, by reset.
 type normText struct {
-	src    string
-	ob     []int32 // byte offset of every original rune, then len(src)
-	nr     []nrune
-	buf    []byte     // UTF-8 of the normalized runes, what the automaton scans
-	b2r    []int32    // byte offset in buf -> index in nr (len(buf)+1 entries)
-	r2b    []int32    // index in nr -> byte offset in buf (len(nr)+1 entries)
-	quotes [][2]int32 // original rune offsets of an opening and its closing quote
-	qstack []qopen
-	seg    []byte
-	it     norm.Iter
-	nsent  int32
-	dirty  bool     // a rune was marked dropped or a run may need collapsing
-	off    normStep // steps switched off (tests only)
+	src     string
+	ob      []int32 // byte offset of every original rune, then len(src); built on demand
+	obOK    bool
+	nr      []nrune
+	buf     []byte     // UTF-8 of the normalized runes, what the automaton scans
+	r2b     []int32    // index in nr -> byte offset in buf (len(nr)+1 entries)
+	quotes  [][2]int32 // original rune offsets of an opening and its closing quote
+	qstack  []qopen
+	seg     []byte
+	it      norm.Iter
+	nsent   int32
+	nrunes  int32    // runes in the original text
+	dirty   bool     // a rune was marked dropped or a run may need collapsing
+	reenc   bool     // a rune changed after it was encoded into buf
+	lookPos []int32  // indices in nr of kanji look-alikes of kana (and 一)
+	net     bool     // a net-spelling trigger (氏 市 4 5 タヒ しね ころ) was seen
+	mask    bool     // a mask character was seen
+	off     normStep // steps switched off (tests only)
+	// ac, when set, is run over buf while it is written: the automaton's
+	// dependent table loads then overlap with the normalization work
+	// instead of forming a second pass. acm receives the matches in rune
+	// indices of nr; acOK says they are valid (false when a later pass
+	// rewrote buf: then the caller scans buf again).
+	ac   *automaton
+	acm  []acMatch
+	acOK bool
 }
 
 type qopen struct {
@@ -87,59 +101,220 @@ type qopen struct {
 }
 
 // origRunes returns the number of runes in the original text.
-func (n *normText) origRunes() int { return len(n.ob) - 1 }
+func (n *normText) origRunes() int { return int(n.nrunes) }
 
 // origSlice returns the original text of the rune span [s, e).
-func (n *normText) origSlice(s, e int32) string { return n.src[n.ob[s]:n.ob[e]] }
+func (n *normText) origSlice(s, e int32) string {
+	if !n.obOK {
+		n.buildOffsets()
+	}
+	return n.src[n.ob[s]:n.ob[e]]
+}
+
+// buildOffsets maps original rune offsets to byte offsets. Only the output
+// (matched terms) needs it, so it is built on the first call, not per text.
+func (n *normText) buildOffsets() {
+	s := n.src
+	n.ob = slices.Grow(n.ob[:0], int(n.nrunes)+1)
+	for i := 0; i < len(s); {
+		n.ob = append(n.ob, int32(i))
+		if s[i] < utf8.RuneSelf {
+			i++
+			continue
+		}
+		_, sz := decodeAt(s, i) // an invalid byte is one rune, as in normalize
+		i += sz
+	}
+	n.ob = append(n.ob, int32(len(s)))
+	n.obOK = true
+}
+
+// acHit records the patterns that end in automaton state sid at byte end
+// of buf (the last rune pushed), in rune indices.
+func (n *normText) acHit(sid uint32, end int) {
+	a := n.ac
+	st := sid / a.nclass
+	k := int32(len(n.nr) - 1)
+	for _, p := range a.outs[a.outIdx[st]:a.outIdx[st+1]] {
+		start := int32(end) - a.plen[p]
+		j := k
+		for j > 0 && n.r2b[j] > start {
+			j--
+		}
+		n.acm = append(n.acm, acMatch{pat: p, start: j, end: k + 1})
+	}
+}
+
+// byteRune returns the index in nr of the rune that byte p of buf belongs
+// to (len(nr) for p == len(buf)).
+func (n *normText) byteRune(p int) int32 {
+	r2b := n.r2b
+	lo, hi := 0, len(r2b)-1 // r2b[len(nr)] == len(buf)
+	for lo < hi {
+		m := int(uint(lo+hi+1) >> 1)
+		if int(r2b[m]) <= p {
+			lo = m
+		} else {
+			hi = m - 1
+		}
+	}
+	return int32(lo)
+}
 
 // normalize fills n from s. The same function normalizes pattern literals,
 // so patterns and texts always agree.
 func (n *normText) normalize(s string) {
 	n.src = s
-	n.ob = n.ob[:0]
+	n.obOK = false
 	n.nr = n.nr[:0]
 	n.buf = n.buf[:0]
-	n.b2r = n.b2r[:0]
 	n.r2b = n.r2b[:0]
 	n.quotes = n.quotes[:0]
 	n.qstack = n.qstack[:0]
 	n.nsent = 0
-	n.dirty = false
+	n.dirty, n.reenc, n.net, n.mask = false, false, false, false
+	n.lookPos = n.lookPos[:0]
+	n.acm = n.acm[:0]
 	if cap(n.nr) < len(s) {
 		n.nr = make([]nrune, 0, len(s))
-	}
-	if cap(n.ob) < len(s)+1 {
-		n.ob = make([]int32, 0, len(s)+1)
+		n.r2b = make([]int32, 0, len(s)+1)
+		n.buf = make([]byte, 0, len(s)+8)
 	}
 
 	st := emitState{n: n}
 	ri := int32(0)
+	var r, r2 rune
+	var sz, sz2 int
+	if len(s) > 0 {
+		r, sz = decodeAt(s, 0)
+	}
 	for i := 0; i < len(s); {
 		// Fast path: ASCII, kana and common kanji are NFKC-stable; when the
 		// next rune cannot combine with them they map one to one.
-		r, sz := rune(s[i]), 1
-		if r >= utf8.RuneSelf {
-			r, sz = utf8.DecodeRuneInString(s[i:])
+		j := i + sz
+		r2, sz2 = 0, 0
+		if j < len(s) {
+			// decodeAt, inlined by hand: one call per rune is measurable here
+			if c := s[j]; c < utf8.RuneSelf {
+				r2, sz2 = rune(c), 1
+			} else if c&0xF0 == 0xE0 && j+2 < len(s) && s[j+1]&0xC0 == 0x80 && s[j+2]&0xC0 == 0x80 {
+				r2 = rune(c&0x0F)<<12 | rune(s[j+1]&0x3F)<<6 | rune(s[j+2]&0x3F)
+				sz2 = 3
+				if r2 < 0x800 || (0xD800 <= r2 && r2 <= 0xDFFF) {
+					r2, sz2 = utf8.DecodeRuneInString(s[j:])
+				}
+			} else {
+				r2, sz2 = utf8.DecodeRuneInString(s[j:])
+			}
 		}
-		if n.off&stepNFKC != 0 || ((r < utf8.RuneSelf || nfkcStable(r)) && boundaryAt(s, i+sz)) {
-			n.ob = append(n.ob, int32(i))
-			st.emit(r, ri, ri+1, byteAt(s, i+sz))
-			i += sz
+		if n.off&stepNFKC != 0 {
+			st.fast(r, ri, byteAt(s, j))
 			ri++
+			i, r, sz = j, r2, sz2
+			continue
+		}
+		m, ok := r, r < utf8.RuneSelf || nfkcStable(r)
+		if !ok {
+			m, ok = simpleNFKC(r)
+		}
+		if ok && (j >= len(s) || r2 < utf8.RuneSelf || nfkcStable(r2) || boundaryBefore(s, j, r2)) {
+			if n.off == 0 {
+				// The common letters are pushed inline, with the output
+				// slices in locals: this loop is the detector's hot path.
+				sc := scOther
+				switch {
+				case 0x3041 <= m && m <= 0x3096:
+					if smallVowel(m) == 0 {
+						sc = scHira
+					}
+				case 0x4E00 <= m && m <= 0x9FFF:
+					sc = scKanji
+					if m == '一' || lookalikeKana(m) != 0 {
+						n.lookPos = append(n.lookPos, int32(len(n.nr)))
+					} else if m == '氏' || m == '市' {
+						n.net = true
+					}
+				case 0x30A1 <= m && m <= 0x30F6:
+					if smallVowel(m-0x60) == 0 {
+						m -= 0x60
+						sc = scKata
+					}
+				case 'a' <= m && m <= 'z':
+					sc = scLatin
+				case 'A' <= m && m <= 'Z':
+					m += 'a' - 'A'
+					sc = scLatin
+				}
+				if sc != scOther {
+					nr := n.nr
+					k := len(nr)
+					if k > 0 {
+						p := nr[k-1].r
+						if p == m && sc != scKanji {
+							st.run++
+							if st.run >= 3 || (st.run == 2 && m == 'っ') {
+								n.dirty = true
+							}
+						} else {
+							st.run = 1
+						}
+						switch m {
+						case 'ね':
+							n.net = n.net || p == 'し'
+						case 'ろ':
+							n.net = n.net || p == 'こ'
+						case 'ひ':
+							n.net = n.net || (p == 'た' && sc == scKata)
+						}
+					} else {
+						st.run = 1
+					}
+					if k == cap(nr) {
+						nr = slices.Grow(nr, 1)
+					}
+					nr = nr[:k+1]
+					e := &nr[k]
+					e.r, e.s, e.e, e.sent = m, ri, ri+1, st.sent
+					e.sc, e.gap, e.drop, e.clause = sc, st.gap, false, st.clause
+					st.gap, st.clause = false, false
+					n.nr = nr
+					buf := n.buf
+					from := len(buf)
+					n.r2b = append(n.r2b, int32(from))
+					if m < utf8.RuneSelf {
+						buf = append(buf, byte(m))
+					} else {
+						buf = append(buf, 0xE0|byte(m>>12), 0x80|byte(m>>6)&0x3F, 0x80|byte(m)&0x3F)
+					}
+					n.buf = buf
+					if a := n.ac; a != nil {
+						acs := st.acs
+						for q := from; q < len(buf); q++ {
+							acs = a.trans[acs+uint32(a.class[buf[q]])]
+							if acs&matchBit != 0 {
+								acs &^= matchBit
+								n.acHit(acs, q+1)
+							}
+						}
+						st.acs = acs
+					}
+					ri++
+					i, r, sz = j, r2, sz2
+					continue
+				}
+			}
+			st.fast(m, ri, byteAt(s, j))
+			ri++
+			i, r, sz = j, r2, sz2
 			continue
 		}
 		// Slow path: one normalization segment through x/text/unicode/norm.
-		j := i + norm.NFKC.NextBoundaryInString(s[i:], true)
+		j = i + norm.NFKC.NextBoundaryInString(s[i:], true)
 		if j <= i {
 			j = i + sz
 		}
 		a := ri
-		for k := i; k < j; {
-			n.ob = append(n.ob, int32(k))
-			_, rs := utf8.DecodeRuneInString(s[k:])
-			k += rs
-			ri++
-		}
+		ri += int32(utf8.RuneCountInString(s[i:j]))
 		// an Iter kept in n does not allocate, unlike Form.AppendString
 		n.seg = n.seg[:0]
 		n.it.InitString(norm.NFKC, s[i:j])
@@ -154,27 +329,55 @@ func (n *normText) normalize(s string) {
 			st.emit(r, a, ri, next)
 		}
 		i = j
+		if i < len(s) {
+			r, sz = decodeAt(s, i)
+		}
 	}
-	n.ob = append(n.ob, int32(len(s)))
+	n.nrunes = ri
 	if k := len(n.nr); k > 0 && n.nr[k-1].r == breakRune {
 		n.nr = n.nr[:k-1]
+		n.r2b = n.r2b[:k-1]
+		n.buf = n.buf[:len(n.buf)-1]
 	}
 	n.nsent = st.sent + 1
 
-	if n.off&stepLookalike == 0 {
+	if len(n.lookPos) > 0 && n.off&stepLookalike == 0 {
 		n.lookalikes()
 	}
 	if n.dirty {
 		n.compact(true)
 		n.dirty = false
 	}
-	if n.off&stepNet == 0 {
+	if n.net && n.off&stepNet == 0 {
 		n.netSpellings()
 	}
 	if n.dirty {
 		n.compact(false)
 	}
-	n.encode()
+	if n.reenc {
+		n.encode()
+		n.acOK = false
+	} else {
+		n.r2b = append(n.r2b, int32(len(n.buf)))
+		n.acOK = n.ac != nil
+	}
+}
+
+func decodeAt(s string, i int) (rune, int) {
+	if c := s[i]; c < utf8.RuneSelf {
+		return rune(c), 1
+	}
+	if i+2 < len(s) {
+		// three-byte sequences (kana, kanji) inline
+		c0, c1, c2 := s[i], s[i+1], s[i+2]
+		if c0&0xF0 == 0xE0 && c1&0xC0 == 0x80 && c2&0xC0 == 0x80 {
+			r := rune(c0&0x0F)<<12 | rune(c1&0x3F)<<6 | rune(c2&0x3F)
+			if r >= 0x800 && (r < 0xD800 || r > 0xDFFF) {
+				return r, 3
+			}
+		}
+	}
+	return utf8.DecodeRuneInString(s[i:])
 }
 
 func byteAt(s string, i int) byte {
@@ -191,42 +394,110 @@ func nfkcStable(r rune) bool {
 		(0x4E00 <= r && r <= 0x9FFF) || r == 0x3001 || r == 0x3002 || (0x300C <= r && r <= 0x300F)
 }
 
-// boundaryAt reports whether a normalization boundary precedes s[i:]
-// (nothing there combines with what came before).
-func boundaryAt(s string, i int) bool {
-	if i >= len(s) || s[i] < utf8.RuneSelf {
-		return true
+// fast emits a rune the fast path found NFKC-stable: the common letters
+// inline, the rest through emit.
+func (st *emitState) fast(r rune, ri int32, next byte) {
+	n := st.n
+	switch {
+	case 'a' <= r && r <= 'z':
+		st.push(r, ri, ri+1, scLatin)
+		return
+	case 'A' <= r && r <= 'Z' && n.off&stepCase == 0:
+		st.push(r+'a'-'A', ri, ri+1, scLatin)
+		return
+	case 0x3041 <= r && r <= 0x3096:
+		if smallVowel(r) == 0 || !st.elongation(r) {
+			st.push(r, ri, ri+1, scHira)
+		}
+		return
+	case 0x30A1 <= r && r <= 0x30F6 && n.off&stepFold == 0:
+		if h := r - 0x60; smallVowel(h) == 0 || !st.elongation(h) {
+			st.push(h, ri, ri+1, scKata)
+		}
+		return
+	case 0x4E00 <= r && r <= 0x9FFF:
+		st.kanji(r)
+		st.push(r, ri, ri+1, scKanji)
+		return
 	}
-	r, _ := utf8.DecodeRuneInString(s[i:])
-	if nfkcStable(r) {
-		return true
-	}
-	return norm.NFKC.PropertiesString(s[i:]).BoundaryBefore()
+	st.emit(r, ri, ri+1, next)
 }
 
 type emitState struct {
-	n    *normText
-	gap  bool
-	sent int32
-	run  int // length of the current run of one collapsible rune
+	n      *normText
+	acs    uint32 // automaton state
+	gap    bool
+	clause bool // a clause separator was seen since the last rune
+	sent   int32
+	run    int // length of the current run of one collapsible rune
+}
+
+// kanji notes a kanji about to be pushed that the later passes care about.
+func (st *emitState) kanji(r rune) {
+	n := st.n
+	if r == '一' || lookalikeKana(r) != 0 {
+		n.lookPos = append(n.lookPos, int32(len(n.nr)))
+	} else if r == '氏' || r == '市' {
+		n.net = true
+	}
 }
 
 func (st *emitState) push(r rune, a, b int32, sc script) {
 	n := st.n
-	if k := len(n.nr); k > 0 && n.nr[k-1].r == r && (sc.kana() || sc == scLatin) && n.off&stepElong == 0 {
-		st.run++
-		if st.run >= 3 || (st.run == 2 && r == 'っ') {
-			n.dirty = true
+	k := len(n.nr)
+	if k > 0 {
+		p := &n.nr[k-1]
+		if p.r == r && (sc.kana() || sc == scLatin) && n.off&stepElong == 0 {
+			st.run++
+			if st.run >= 3 || (st.run == 2 && r == 'っ') {
+				n.dirty = true
+			}
+		} else {
+			st.run = 1
+		}
+		// net spellings: しね, ころ, タヒ (氏 市 4 5 are flagged on their own)
+		switch r {
+		case 'ね':
+			n.net = n.net || p.r == 'し'
+		case 'ろ':
+			n.net = n.net || p.r == 'こ'
+		case 'ひ':
+			n.net = n.net || (p.r == 'た' && sc == scKata)
 		}
 	} else {
 		st.run = 1
 	}
-	n.nr = append(n.nr, nrune{r: r, s: a, e: b, sent: st.sent, sc: sc, gap: st.gap})
-	st.gap = false
+	// fields are stored one by one: building the struct on the stack and
+	// copying it costs a store-forwarding stall per rune
+	if k == cap(n.nr) {
+		n.nr = slices.Grow(n.nr, 1)
+	}
+	n.nr = n.nr[:k+1]
+	e := &n.nr[k]
+	e.r, e.s, e.e, e.sent = r, a, b, st.sent
+	e.sc, e.gap, e.drop, e.clause = sc, st.gap, false, st.clause
+	from := len(n.buf)
+	n.r2b = append(n.r2b, int32(from))
+	if r < utf8.RuneSelf {
+		n.buf = append(n.buf, byte(r))
+	} else {
+		n.buf = utf8.AppendRune(n.buf, r)
+	}
+	st.gap, st.clause = false, false
+	if a := n.ac; a != nil {
+		for q := from; q < len(n.buf); q++ {
+			st.acs = a.trans[st.acs+uint32(a.class[n.buf[q]])]
+			if st.acs&matchBit != 0 {
+				st.acs &^= matchBit
+				n.acHit(st.acs, q+1)
+			}
+		}
+	}
 }
 
 func (st *emitState) brk(a, b int32) {
 	n := st.n
+	st.clause = false
 	if k := len(n.nr); k == 0 || n.nr[k-1].r == breakRune {
 		st.gap = false
 		return
@@ -249,6 +520,9 @@ func (st *emitState) emit(r rune, a, b int32, next byte) {
 			}
 			st.push(r, a, b, scLatin)
 		case '0' <= r && r <= '9':
+			if r == '4' || r == '5' {
+				st.n.net = true
+			}
 			st.push(r, a, b, scDigit)
 		case r == '\n' || r == '!' || r == '?':
 			st.brk(a, b)
@@ -261,6 +535,7 @@ func (st *emitState) emit(r rune, a, b int32, next byte) {
 				st.sep(r, a, b)
 			}
 		case r == '*' && off&stepMask == 0:
+			st.n.mask = true
 			st.push(maskRune, a, b, scMask)
 		case r == '"':
 			st.quote(r, a)
@@ -311,11 +586,13 @@ func (st *emitState) emit(r rune, a, b int32, next byte) {
 		return
 	}
 	if isMask(r) && off&stepMask == 0 {
+		st.n.mask = true
 		st.push(maskRune, a, b, scMask)
 		return
 	}
 	switch {
 	case (0x4E00 <= r && r <= 0x9FFF) || r == 0x3005 || unicode.Is(unicode.Han, r): // kanji, 々
+		st.kanji(r)
 		st.push(r, a, b, scKanji)
 	case unicode.IsLetter(r):
 		if off&stepCase == 0 {
@@ -345,6 +622,10 @@ func (st *emitState) emit(r rune, a, b int32, next byte) {
 // sep records a separator (space, punctuation, symbol): it vanishes and
 // marks a gap before the next rune.
 func (st *emitState) sep(r rune, a, b int32) {
+	switch r {
+	case 0x3001, 0xFF64, ',', ';', ':': // 、 ､ , ; : (and ，；： after NFKC)
+		st.clause = true
+	}
 	if st.n.off&stepGaps != 0 {
 		st.push(r, a, b, scOther)
 		return
@@ -485,11 +766,9 @@ func lookalikeKana(r rune) rune {
 // 二度 stay. A 一 between two kana is a long-vowel mark (サポ一ト).
 func (n *normText) lookalikes() {
 	nr := n.nr
-	for i := range nr {
+	for _, p := range n.lookPos {
+		i := int(p)
 		c := &nr[i]
-		if c.sc != scKanji {
-			continue
-		}
 		var prev, next script = scBreak, scBreak
 		if i > 0 && nr[i-1].sent == c.sent && !nr[i-1].drop {
 			prev = nr[i-1].sc
@@ -511,6 +790,8 @@ func (n *normText) lookalikes() {
 		if (prev.kana() || next.kana()) && prev != scKanji && next != scKanji {
 			c.r = k
 			c.sc = scKata
+			n.reenc = true
+			n.net = true // a new kana may complete a net spelling (こ口す)
 		}
 	}
 }
@@ -539,7 +820,11 @@ func (n *normText) compact(runs bool) {
 		carry = false
 		j := i + 1
 		if runs && collapsible(&c) {
-			for j < len(nr) && !nr[j].drop && nr[j].r == c.r && nr[j].sent == c.sent {
+			// a run of Latin letters does not continue into the next word
+			// ("ganazapo ood" keeps its o), unless the letters are spaced
+			// out one by one ("s c a a a m")
+			for j < len(nr) && !nr[j].drop && nr[j].r == c.r && nr[j].sent == c.sent &&
+				(!nr[j].gap || c.sc != scLatin || nr[j-1].gap) {
 				j++
 			}
 			if k := j - i; k >= 3 || (k == 2 && c.r == 'っ') {
@@ -553,6 +838,9 @@ func (n *normText) compact(runs bool) {
 		nr[w] = c
 		w++
 		i = j
+	}
+	if w < len(nr) {
+		n.reenc = true
 	}
 	n.nr = nr[:w]
 }
@@ -569,6 +857,11 @@ func (n *normText) netSpellings() {
 	}
 	for i := range nr {
 		c := &nr[i]
+		switch c.r {
+		case '氏', '市', 'た', '4', 'し', 'こ', '5':
+		default:
+			continue
+		}
 		if c.drop {
 			continue
 		}
@@ -577,36 +870,40 @@ func (n *normText) netSpellings() {
 		case '氏':
 			if x == 'ね' || x == 'ん' || x == 'ぬ' {
 				c.r = '死'
+				n.reenc = true
 			}
 		case '市':
 			if x == 'ね' {
 				c.r = '死'
+				n.reenc = true
 			}
 		case 'た':
 			if c.sc == scKata && x == 'ひ' && nr[i+1].sc == scKata && (y == 'ね' || y == 'ん' || y == 'ぬ') {
 				c.r, c.sc, c.e = '死', scKanji, nr[i+1].e
 				nr[i+1].drop = true
-				n.dirty = true
+				n.dirty, n.reenc = true, true
 			}
 		case '4':
 			if x == 'ね' && !isDigitRune(p) {
 				c.r, c.sc = '死', scKanji
+				n.reenc = true
 			}
 		case 'し':
 			if x == 'ね' && y != 'じ' && y != 'ん' && y != 'ま' && y != 'え' {
 				c.r, c.sc = '死', scKanji
+				n.reenc = true
 			}
 		case 'こ':
 			if x == 'ろ' && (y == 'す' || y == 'さ' || y == 'し' || y == 'せ' || y == 'そ') && !koroPrefix(p) {
 				c.r, c.sc, c.e = '殺', scKanji, nr[i+1].e
 				nr[i+1].drop = true
-				n.dirty = true
+				n.dirty, n.reenc = true, true
 			}
 		case '5':
 			if x == '6' && (y == 'す' || y == 'さ' || y == 'し' || y == 'せ') && !isDigitRune(p) {
 				c.r, c.sc, c.e = '殺', scKanji, nr[i+1].e
 				nr[i+1].drop = true
-				n.dirty = true
+				n.dirty, n.reenc = true, true
 			}
 		}
 	}
@@ -626,31 +923,17 @@ func koroPrefix(r rune) bool {
 
 // encode writes the UTF-8 buffer and the byte<->rune maps.
 func (n *normText) encode() {
-	size := 0
-	for i := range n.nr {
-		size += utf8.RuneLen(n.nr[i].r)
-	}
-	n.buf = slices.Grow(n.buf[:0], size)[:size]
-	n.b2r = slices.Grow(n.b2r[:0], size+1)[:size+1]
+	n.buf = n.buf[:0]
 	n.r2b = slices.Grow(n.r2b[:0], len(n.nr)+1)[:len(n.nr)+1]
-	p := 0
 	for i := range n.nr {
-		n.r2b[i] = int32(p)
-		r := n.nr[i].r
-		if r < utf8.RuneSelf {
-			n.buf[p] = byte(r)
-			n.b2r[p] = int32(i)
-			p++
-			continue
+		n.r2b[i] = int32(len(n.buf))
+		if r := n.nr[i].r; r < utf8.RuneSelf {
+			n.buf = append(n.buf, byte(r))
+		} else {
+			n.buf = utf8.AppendRune(n.buf, r)
 		}
-		k := utf8.EncodeRune(n.buf[p:], r)
-		for j := range k {
-			n.b2r[p+j] = int32(i)
-		}
-		p += k
 	}
-	n.r2b[len(n.nr)] = int32(p)
-	n.b2r[p] = int32(len(n.nr))
+	n.r2b[len(n.nr)] = int32(len(n.buf))
 }
 
 // normalizeString returns the normalized form of s (for tests and tools).

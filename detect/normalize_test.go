@@ -4,6 +4,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/text/unicode/norm"
+
 	"mimamori/mention"
 )
 
@@ -60,7 +62,7 @@ func TestNormalizeOffsets(t *testing.T) {
 				t.Errorf("%q: spans go backwards at %d", s, i)
 			}
 		}
-		if len(n.b2r) != len(n.buf)+1 || len(n.r2b) != len(n.nr)+1 {
+		if len(n.r2b) != len(n.nr)+1 || int(n.r2b[len(n.nr)]) != len(n.buf) {
 			t.Errorf("%q: maps have wrong sizes", s)
 		}
 	}
@@ -143,6 +145,68 @@ func checkOffsets(t testing.TB, text string, v mention.Verdict) {
 		}
 		if got := string(runes[m.Start:m.End]); got != string([]rune(m.Term)) {
 			t.Errorf("%q: runes[%d:%d] = %q, Term %q", text, m.Start, m.End, got, m.Term)
+		}
+	}
+}
+
+// simpleNFKC must agree with NFKC for every rune it claims, and a rune
+// followed by one with a boundary before it must normalize on its own.
+func TestSimpleNFKCExhaustive(t *testing.T) {
+	initNFKCTables()
+	for r := rune(0); r < 0x20000; r++ {
+		if r >= 0xD800 && r <= 0xDFFF {
+			continue
+		}
+		m, ok := simpleNFKC(r)
+		if !ok {
+			continue
+		}
+		if got := norm.NFKC.String(string(r)); got != string(m) {
+			t.Fatalf("simpleNFKC(%U) = %U, NFKC gives %q", r, m, got)
+		}
+		// followed by a starter: still one rune
+		if got := norm.NFKC.String(string(r) + "a"); got != string(m)+"a" {
+			t.Fatalf("%U before a: %q", r, got)
+		}
+	}
+	for r := rune(0); r < 0x10000; r++ {
+		if r >= 0xD800 && r <= 0xDFFF {
+			continue
+		}
+		s := string(r)
+		if boundaryBefore(s, 0, r) != norm.NFKC.PropertiesString(s).BoundaryBefore() {
+			t.Fatalf("boundaryBefore(%U) disagrees with norm", r)
+		}
+	}
+}
+
+// The fast path and the norm package agree on whole texts: the normalized
+// text with stepNFKC off is compared against NFKC applied first.
+func TestFastPathMatchesNFKC(t *testing.T) {
+	initNFKCTables()
+	texts := []string{"ｶﾞｷﾞｸﾞｹﾞｺﾞ ﾊﾟﾋﾟ", "ｱｻｷﾞ通信", "Ａ\u0301ｂｃ！？", "か\u3099", "ｶ\uff9e", "e\u0301", "😀👍🏻❤️‍🔥",
+		"㍿ミナト", "…。「」", "ﾐﾅﾄﾃﾚｺﾑ　ＭＩＮＡＴＯ", "\u3000全角\u3000スペース", "①②③", "ﾟ", "\uff9eか", "x\u0308\u0301"}
+	for _, s := range texts {
+		var a, b normText
+		a.normalize(s)
+		b.off = stepNFKC
+		b.normalize(norm.NFKC.String(s))
+		if string(a.buf) != string(b.buf) {
+			t.Errorf("%q: fast %q, NFKC first %q", s, a.buf, b.buf)
+		}
+	}
+}
+
+func TestRunsStayInsideWords(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"go oooo", "goo"},
+		{"zapo ood", "zapoood"},
+		{"s c a a a m", "scam"},
+		{"diiiie", "die"},
+		{"しね え え え", "しねえ"},
+	} {
+		if got := normalizeString(c.in); got != c.want {
+			t.Errorf("normalize(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

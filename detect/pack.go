@@ -78,9 +78,35 @@ var complaintIndex = categoryIndex(CatComplaint)
 
 // Pattern pack YAML. See patterns/default.yaml for the documented format.
 type packFile struct {
-	Version    int          `yaml:"version"`
-	Rules      []ruleSpec   `yaml:"rules"`
-	Cancellers []cancelSpec `yaml:"cancellers"`
+	Version     int             `yaml:"version"`
+	Rules       []ruleSpec      `yaml:"rules"`
+	Cancellers  []cancelSpec    `yaml:"cancellers"`
+	Attribution attributionSpec `yaml:"attribution"`
+}
+
+// attributionSpec lists the words target attribution uses to find clauses
+// and who a clause is about (see patterns/default.yaml). A user file's
+// lists extend the default ones.
+type attributionSpec struct {
+	ClauseBreaks   []string `yaml:"clause_breaks"`
+	Particles      []string `yaml:"particles"`
+	Copulas        []string `yaml:"copulas"`
+	Honorifics     []string `yaml:"honorifics"`
+	Anaphora       []string `yaml:"anaphora"`
+	Parts          []string `yaml:"parts"`
+	Others         []string `yaml:"others"`
+	EntitySuffixes []string `yaml:"entity_suffixes"`
+}
+
+func (a *attributionSpec) extend(b attributionSpec) {
+	a.ClauseBreaks = append(a.ClauseBreaks, b.ClauseBreaks...)
+	a.Particles = append(a.Particles, b.Particles...)
+	a.Copulas = append(a.Copulas, b.Copulas...)
+	a.Honorifics = append(a.Honorifics, b.Honorifics...)
+	a.Anaphora = append(a.Anaphora, b.Anaphora...)
+	a.Parts = append(a.Parts, b.Parts...)
+	a.Others = append(a.Others, b.Others...)
+	a.EntitySuffixes = append(a.EntitySuffixes, b.EntitySuffixes...)
 }
 
 type ruleSpec struct {
@@ -100,10 +126,14 @@ type ruleSpec struct {
 	// SameSentence (default true) keeps attribution inside the sentence
 	// (or a preceding one when the hit's sentence names no target); false
 	// allows any target within NearTarget.
-	SameSentence *bool    `yaml:"same_sentence"`
-	StrictKana   bool     `yaml:"strict_kana"`
-	TargetKinds  []string `yaml:"target_kinds"`
-	Disabled     bool     `yaml:"disabled"`
+	SameSentence *bool `yaml:"same_sentence"`
+	StrictKana   bool  `yaml:"strict_kana"`
+	// ObjectBinds: a noun marked with を right before the hit is what the
+	// hit acts on (ゾンビを殺す); unless it is a target or an anaphor
+	// (お前を, あいつを) the hit is not attributed.
+	ObjectBinds bool     `yaml:"object_binds"`
+	TargetKinds []string `yaml:"target_kinds"`
+	Disabled    bool     `yaml:"disabled"`
 
 	file string
 }
@@ -117,7 +147,10 @@ type cancelSpec struct {
 	Rules       []string `yaml:"rules"`
 	Terms       []string `yaml:"terms"`
 	Except      []string `yaml:"except"`
-	Disabled    bool     `yaml:"disabled"`
+	// UnlessQuestion: the canceller does not apply when a question mark
+	// follows it (詐欺じゃない？ asks, it does not deny).
+	UnlessQuestion bool `yaml:"unless_question"`
+	Disabled       bool `yaml:"disabled"`
 
 	file string
 }
@@ -136,8 +169,9 @@ const defaultPackName = "detect/patterns/default.yaml"
 
 // pack is the merged set of rules and cancellers, in load order.
 type pack struct {
-	rules      []ruleSpec
-	cancellers []cancelSpec
+	rules       []ruleSpec
+	cancellers  []cancelSpec
+	attribution attributionSpec
 }
 
 func parsePack(name string, data []byte) (*packFile, error) {
@@ -203,6 +237,7 @@ func loadPack(opts Options) (*pack, error) {
 			cancAt[c.ID] = len(p.cancellers)
 			p.cancellers = append(p.cancellers, c)
 		}
+		p.attribution.extend(pf.Attribution)
 	}
 	if !opts.NoDefaultPack {
 		pf, err := parsePack(defaultPackName, patterns.Default)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,7 +18,12 @@ func loadDetector(cmd *cobra.Command) (*detect.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
-	return detect.New(cfg.Targets, detect.Options{PatternFiles: cfg.Patterns.Files, NoDefaultPack: cfg.Patterns.NoDefaultPack})
+	files := cfg.Patterns.Files
+	if f := cmd.Flags().Lookup("patterns"); f != nil {
+		extra, _ := cmd.Flags().GetStringArray("patterns")
+		files = append(append([]string(nil), files...), extra...)
+	}
+	return detect.New(cfg.Targets, detect.Options{PatternFiles: files, NoDefaultPack: cfg.Patterns.NoDefaultPack})
 }
 
 // detectLine is the output contract of `mimamori detect` (DESIGN.md).
@@ -79,13 +85,50 @@ func detectCmd() *cobra.Command {
 
 func evalCmd() *cobra.Command {
 	c := &cobra.Command{
-		Use:   "eval FILE",
-		Short: "Run the detector over a labelled JSONL file and print precision, recall and per-category confusion",
-		Args:  cobra.ExactArgs(1),
+		Use:   "eval [--dataset inspection|jcommonsense|openai|davidson] [--json] PATH",
+		Short: "Score the detector on labelled data: precision, recall, confusion",
+		Long: `Without --dataset, PATH is a JSON-lines file in the dev-set format
+({"id","text","alert","category","target"}) scored on alerts against the
+config's targets: precision, recall, F1 and the per-category confusion.
+
+With --dataset, PATH is one of the general toxicity sets of shared/data (its
+folder or file); they have no targets, so a post counts as flagged when the
+verdict lists an abusive category:
+  inspection    ja-inspection-toxic: vote rule, recall and precision with 95% Wilson intervals
+  jcommonsense  ja-jcommonsense-morality: false-positive rate (every flag is a false alarm)
+  openai        en-openai-moderation: HR = 1 positive, HR = 0 negative
+  davidson      en-davidson-hate-offensive: unanimous rows only
+Without a config file (the default mimamori.yaml absent) the shipped pack is used.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			d, err := loadDetector(cmd)
+			dataset, _ := cmd.Flags().GetString("dataset")
+			asJSON, _ := cmd.Flags().GetBool("json")
+			var d *detect.Detector
+			var err error
+			path, _ := cmd.Flags().GetString("config")
+			if _, statErr := os.Stat(path); dataset != "" && !cmd.Flags().Changed("config") && os.IsNotExist(statErr) {
+				d, err = detect.New(nil, detect.Options{})
+			} else {
+				d, err = loadDetector(cmd)
+			}
 			if err != nil {
 				return err
+			}
+			emit := func(v any, text func() error) error {
+				if !asJSON {
+					return text()
+				}
+				enc := json.NewEncoder(os.Stdout)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				return enc.Encode(v)
+			}
+			if dataset != "" {
+				r, err := detect.EvaluateDataset(d, dataset, args[0])
+				if err != nil {
+					return err
+				}
+				return emit(r, func() error { return r.WriteText(os.Stdout) })
 			}
 			f, err := os.Open(args[0])
 			if err != nil {
@@ -96,8 +139,10 @@ func evalCmd() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("evaluate %s: %w", args[0], err)
 			}
-			return r.WriteText(os.Stdout)
+			return emit(r, func() error { return r.WriteText(os.Stdout) })
 		},
 	}
+	c.Flags().String("dataset", "", "score a general toxicity set: "+strings.Join(detect.Datasets(), ", "))
+	c.Flags().Bool("json", false, "print the report as JSON")
 	return c
 }

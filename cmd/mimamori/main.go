@@ -33,7 +33,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().String("config", "mimamori.yaml", "configuration file (YAML)")
-	root.AddCommand(runCmd(), crawlCmd(), demoCmd(), detectCmd(), evalCmd(), evidenceCmd(), configCmd(),
+	root.AddCommand(runCmd(), crawlCmd(), demoCmd(), detectCmd(), evalCmd(), patternsCmd(), evidenceCmd(), configCmd(),
 		searchCmd(), triageCmd(), alertsCmd(), silenceCmd(), setupCmd())
 	err := root.ExecuteContext(ctx)
 	if err == nil {
