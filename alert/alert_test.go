@@ -453,3 +453,48 @@ func TestTemplatesOverride(t *testing.T) {
 		t.Fatalf("broken user template: want an error naming the file, got %v", err)
 	}
 }
+
+// smtpLike is a sender that is not the file outbox (recipients matter).
+type smtpLike struct{ sent int }
+
+func (s *smtpLike) Name() string { return "smtp test" }
+func (s *smtpLike) Send(ctx context.Context, id string, msg *gomail.Msg) error {
+	s.sent++
+	return nil
+}
+
+// TestNoRecipientsIsAnErrorNotAGuess: a staff-contacts route for a staff
+// member without contacts falls back to alert.to; with neither, the mail
+// is not sent to a made-up address but retried and reported.
+func TestNoRecipientsIsAnErrorNotAGuess(t *testing.T) {
+	r := newRig(t, func(c *config.AlertConfig) {
+		c.GroupWindow = 0
+		c.To = nil
+		c.Routes = []config.Route{{Name: "care", ToStaffContacts: true}}
+	})
+	s := &smtpLike{}
+	r.disp.email = s
+	r.post("https://f.example.jp/t/1#p1", "a", "サンプル社は詐欺", mention.SeverityHigh, []string{"defamation"}, []string{"company"})
+	r.run()
+	ns, _ := r.l.Notifications(context.Background(), "", 10)
+	if s.sent != 0 || len(ns) != 1 || !strings.Contains(ns[0].LastError, "no recipients") {
+		t.Fatalf("sent %d, notifications %+v", s.sent, ns)
+	}
+}
+
+// TestUnreadableEvidenceDoesNotHoldTheAlert: a bundle that cannot be read
+// (pruned, moved) leaves its attachment out, and the mail says so.
+func TestUnreadableEvidenceDoesNotHoldTheAlert(t *testing.T) {
+	r := newRig(t, func(c *config.AlertConfig) { c.GroupWindow = 0 })
+	m := mention.Mention{ID: "gone", SourceID: "forum", URL: "https://f.example.jp/t/1#p1", Text: "詐欺", FirstSeen: r.clock.now(),
+		LastSeen: r.clock.now(), ContentHash: "h", Alert: true, Severity: mention.SeverityHigh, Categories: []string{"defamation"},
+		Targets: []string{"company"}, Evidence: &mention.EvidenceRef{BundleID: "b1", Path: filepath.Join(t.TempDir(), "missing")}}
+	if _, err := r.l.Accept(context.Background(), m, true); err != nil {
+		t.Fatal(err)
+	}
+	r.run()
+	ms := r.mails()
+	if len(ms) != 1 || !strings.Contains(decodeQP(ms[0].body), "添付できなかった証拠") {
+		t.Fatalf("want the alert with a note on the missing evidence, got %d mails", len(ms))
+	}
+}

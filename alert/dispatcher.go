@@ -100,11 +100,18 @@ func (d *Dispatcher) deliver(ctx context.Context, n ledger.Notification) bool {
 			via = d.email.Name()
 			to := Recipients(rt, d.targets, n)
 			if len(to) == 0 {
-				to = []string{"legal@localhost"} // the file outbox needs none; SMTP config requires alert.to
+				to = d.cfg.To // e.g. a staff-contacts route for a staff member without contacts
 			}
-			msg, rerr := d.render.Message(lang, n, to, !rt.NoAttachments, d.now())
-			if err = rerr; err == nil {
-				err = d.email.Send(ctx, n.ID, msg)
+			if _, isFile := d.email.(*FileOutbox); len(to) == 0 && isFile {
+				to = []string{"legal@localhost"} // the file outbox delivers to a folder, not to an address
+			}
+			if len(to) == 0 {
+				err = fmt.Errorf("route %s: %w (set alert.to or the route's to)", rt.Name, ErrNoRecipients)
+			} else {
+				msg, rerr := d.render.Message(lang, n, to, !rt.NoAttachments, d.now())
+				if err = rerr; err == nil {
+					err = d.email.Send(ctx, n.ID, msg)
+				}
 			}
 		}
 	}
@@ -112,7 +119,9 @@ func (d *Dispatcher) deliver(ctx context.Context, n ledger.Notification) bool {
 		if ctx.Err() != nil {
 			return false // shutting down: the claim expires and the notification is sent later
 		}
-		d.failed(ctx, n, err)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		d.failed(rctx, n, err)
 		return false
 	}
 	if d.failpoint == "crash-after-send" {
@@ -120,7 +129,11 @@ func (d *Dispatcher) deliver(ctx context.Context, n ledger.Notification) bool {
 		syscall.Kill(os.Getpid(), syscall.SIGKILL)
 	}
 	d.lastErr = ""
-	if err := d.ledger.MarkSent(ctx, n.ID, d.now(), via); err != nil {
+	// Record with a context that survives shutdown: the mail is out, and a
+	// cancelled record would send it again after the lease.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.ledger.MarkSent(rctx, n.ID, d.now(), via); err != nil {
 		d.log.Error("record sent notification; it will be sent again after the lease", zap.String("notification", n.ID), zap.Error(err))
 		return false
 	}

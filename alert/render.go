@@ -167,19 +167,26 @@ func (r *Renderer) Message(lang string, n ledger.Notification, to []string, atta
 	if len(mids) > 0 {
 		msg.SetGenHeader("X-Mimamori-Mention-Id", strings.Join(mids, " "))
 	}
-	msg.SetBodyString(mail.TypeTextPlain, body)
 	if attach && block(n) != "digest" {
 		attached := 0
+		var missing []string
 		for _, a := range n.Alerts {
 			if a.Mention == nil || a.Mention.Evidence == nil || attached >= 10 {
 				continue
 			}
+			// An unreadable bundle (pruned, moved) must not hold the alert
+			// back: the mail goes out and says what could not be attached.
 			if err := r.attachEvidence(msg, a.Mention.Evidence, len(n.Alerts) > 1); err != nil {
-				return nil, fmt.Errorf("notification %s: %w", n.ID, err)
+				missing = append(missing, err.Error())
+				continue
 			}
 			attached++
 		}
+		if len(missing) > 0 {
+			body += "\n[添付できなかった証拠 / evidence not attached]\n- " + strings.Join(missing, "\n- ") + "\n"
+		}
 	}
+	msg.SetBodyString(mail.TypeTextPlain, body)
 	return msg, nil
 }
 

@@ -196,6 +196,8 @@ func (c *Config) validateAlert() []FieldError {
 		k := fmt.Sprintf("alert.routes[%d]", i)
 		if r.Name == "" {
 			add(k+".name", "must not be empty")
+		} else if r.Name == "operator" {
+			add(k+".name", "\"operator\" is reserved for operator alerts (set alert.operator_to)")
 		} else if names[r.Name] {
 			add(k+".name", "duplicate route name %q", r.Name)
 		}

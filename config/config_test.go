@@ -59,7 +59,8 @@ func TestLoadBad(t *testing.T) {
 		{"bad-duplicate-ids.yml", []string{`targets[1].id: duplicate target id "c"`, `sources[1].id: duplicate source id "a"`,
 			`sources[1].kind: "rss" is not feed or html`}},
 		{"bad-smtp.yml", []string{"smtp.port: must be between 1 and 65535", `smtp.tls: "maybe" is not starttls, tls or none`,
-			"smtp.username: required when smtp.password is set", "alert.to: at least one recipient"}},
+			"smtp.username: required when smtp.password is set", "alert.to: at least one recipient",
+			`alert.routes[0].name: "operator" is reserved`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {

@@ -384,10 +384,17 @@ func (l *Ledger) persistent(ctx context.Context, tx *sql.Tx, m mention.Mention) 
 		var ids []string
 		for rows.Next() {
 			var id string
-			rows.Scan(&id)
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return false, fmt.Errorf("count posts of %s: %w", m.Author, err)
+			}
 			ids = append(ids, id)
 		}
+		err = rows.Err()
 		rows.Close()
+		if err != nil {
+			return false, fmt.Errorf("count posts of %s: %w", m.Author, err)
+		}
 		if len(ids) < p.PersistentThreshold {
 			continue
 		}

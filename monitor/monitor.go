@@ -83,6 +83,8 @@ type Monitor struct {
 
 	metrics *metrics
 
+	lastSpikeCheck time.Time // only the alert loop (or Flush, not concurrently with it) touches it
+
 	mu      sync.Mutex
 	summary Summary
 	closers []func() error
@@ -104,11 +106,12 @@ func New(opts Options) (*Monitor, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Monitor{cfg: cfg, log: log, ledger: l, store: opts.Store, crawler: opts.Crawler, metrics: newMetrics(l)}
+	m := &Monitor{cfg: cfg, log: log, ledger: l, store: opts.Store, crawler: opts.Crawler, metrics: newMetrics(l),
+		now: now, wake: make(chan struct{}, 1)}
 	m.closers = append(m.closers, l.Close)
 	if m.crawler == nil && opts.NewCrawler != nil {
 		cr, err := opts.NewCrawler(crawler.Options{Logger: log, State: l, Registerer: m.metrics.reg,
-			OnFailing: m.sourceFailing, OnRecovered: m.sourceRecovered})
+			OnFailing: m.sourceFailing, OnRecovered: m.sourceRecovered, Now: now})
 		if err != nil {
 			l.Close()
 			return nil, err
@@ -155,8 +158,6 @@ func New(opts Options) (*Monitor, error) {
 	esc := cfg.Alert.Escalation
 	l.SetPolicy(ledger.Policy{PersistentWindow: esc.PersistentWindow, PersistentThreshold: esc.PersistentThreshold,
 		AnonymousAuthors: esc.AnonymousAuthors})
-	m.now = now
-	m.wake = make(chan struct{}, 1)
 	m.router = alert.NewRouter(l, cfg.Alert, targets, now, log)
 	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log)
 	if opts.Store != nil {
@@ -288,8 +289,11 @@ func (m *Monitor) alerts(ctx context.Context, releaseGroups bool) error {
 	if _, err := m.router.Route(ctx); err != nil {
 		return err
 	}
-	if _, err := alert.Spikes(ctx, m.ledger, m.cfg.Alert.Escalation, m.now()); err != nil {
-		return err
+	if now := m.now(); releaseGroups || now.Sub(m.lastSpikeCheck) >= time.Minute {
+		m.lastSpikeCheck = now
+		if _, err := alert.Spikes(ctx, m.ledger, m.cfg.Alert.Escalation, now); err != nil {
+			return err
+		}
 	}
 	if _, err := m.router.Route(ctx); err != nil { // a spike alert is routed at once
 		return err
@@ -328,6 +332,13 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.log.Info("mimamori started", zap.String("version", Version), zap.Int("sources", len(m.cfg.Sources)),
 		zap.Int("targets", len(m.cfg.Targets)), zap.String("data_dir", m.cfg.DataDir), zap.String("alerts_to", m.sender.Name()),
 		zap.String("index", m.cfg.Index.Backend))
+	if m.cfg.Metrics.Listen != "" {
+		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
+		if err != nil {
+			return err
+		}
+		defer srv.Close()
+	}
 	var wg sync.WaitGroup
 	var crawlErr error
 	if m.crawler != nil {
@@ -349,13 +360,6 @@ func (m *Monitor) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); m.evidenceLoop(ctx, m.cfg.EvidenceRetryInterval()) }()
 	wg.Add(1)
 	go func() { defer wg.Done(); m.recheckLoop(ctx) }()
-	if m.cfg.Metrics.Listen != "" {
-		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
-		if err != nil {
-			return err
-		}
-		defer srv.Close()
-	}
 	<-ctx.Done()
 	m.log.Info("shutting down: finishing in-flight work")
 	wg.Wait()

@@ -46,8 +46,16 @@ func (m *Monitor) Recheck(ctx context.Context) (int, error) {
 			continue
 		}
 		obs, f := m.observe(ctx, mn, allow[mn.SourceID])
-		prev, _, _ := m.ledger.GetState(ctx, recheckKey, mn.ID)
-		last, _, _ := m.ledger.GetState(ctx, recheckKey, mn.ID+":at")
+		prev, _, err := m.ledger.GetState(ctx, recheckKey, mn.ID)
+		if err != nil {
+			m.log.Warn("re-check state", zap.String("mention", mn.ID), zap.Error(err))
+			continue
+		}
+		last, _, err := m.ledger.GetState(ctx, recheckKey, mn.ID+":at")
+		if err != nil {
+			m.log.Warn("re-check state", zap.String("mention", mn.ID), zap.Error(err))
+			continue
+		}
 		lastAt, _ := time.Parse(time.RFC3339, last)
 		if obs.Kind == prev && (obs.Kind != evidence.ObservedUnchanged || m.now().Sub(lastAt) < 7*24*time.Hour) {
 			continue
@@ -57,8 +65,12 @@ func (m *Monitor) Recheck(ctx context.Context) (int, error) {
 			m.log.Error("record re-check", zap.String("mention", mn.ID), zap.Error(err))
 			continue
 		}
-		m.ledger.PutState(ctx, recheckKey, mn.ID, obs.Kind)
-		m.ledger.PutState(ctx, recheckKey, mn.ID+":at", m.now().UTC().Format(time.RFC3339))
+		if err := m.ledger.PutState(ctx, recheckKey, mn.ID, obs.Kind); err != nil {
+			m.log.Error("save re-check state", zap.String("mention", mn.ID), zap.Error(err))
+		}
+		if err := m.ledger.PutState(ctx, recheckKey, mn.ID+":at", m.now().UTC().Format(time.RFC3339)); err != nil {
+			m.log.Error("save re-check state", zap.String("mention", mn.ID), zap.Error(err))
+		}
 		recorded++
 		lvl := m.log.Info
 		if obs.Kind == evidence.ObservedDeleted {
@@ -94,7 +106,7 @@ func (m *Monitor) observe(ctx context.Context, mn mention.Mention, allowPrivate 
 	if gone, why := evidence.LooksDeleted(resp.StatusCode, resp.Header, body, mn.Text); gone {
 		return evidence.Observation{Kind: evidence.ObservedDeleted, ObservedAt: now, StatusCode: resp.StatusCode, Note: why}, f
 	}
-	if resp.StatusCode >= 500 {
+	if resp.StatusCode >= 400 { // 403, 429, 5xx: not an answer about the post
 		return evidence.Observation{Kind: evidence.ObservedUnreachable, ObservedAt: now, StatusCode: resp.StatusCode,
 			Error: fmt.Sprintf("HTTP %s", resp.Status)}, f
 	}

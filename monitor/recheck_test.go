@@ -19,9 +19,13 @@ import (
 // gets a linked observation bundle saying so, once; the first capture is
 // untouched.
 func TestRecheckRecordsDeletion(t *testing.T) {
-	var deleted atomic.Bool
+	var deleted, blocked atomic.Bool
 	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		if blocked.Load() {
+			http.Error(w, "forbidden", http.StatusForbidden) // a WAF, not an answer about the post
+			return
+		}
 		if deleted.Load() {
 			w.Write([]byte("<html><body><p>この投稿は削除されました</p></body></html>"))
 			return
@@ -45,6 +49,11 @@ func TestRecheckRecordsDeletion(t *testing.T) {
 	if n, _ := m.Recheck(ctx); n != 0 {
 		t.Fatal("an unchanged post was recorded again at once")
 	}
+	blocked.Store(true)
+	if n, _ := m.Recheck(ctx); n != 1 {
+		t.Fatal("a 403 was not recorded as unreachable")
+	}
+	blocked.Store(false)
 	deleted.Store(true)
 	if n, _ := m.Recheck(ctx); n != 1 {
 		t.Fatal("the deletion was not recorded")
@@ -60,7 +69,7 @@ func TestRecheckRecordsDeletion(t *testing.T) {
 		}
 		return nil
 	})
-	if len(observations) != 2 || !strings.Contains(strings.Join(observations, ""), `"deleted"`) {
+	if len(observations) != 3 || !strings.Contains(strings.Join(observations, ""), `"unreachable"`) || !strings.Contains(strings.Join(observations, ""), `"deleted"`) {
 		t.Fatalf("observations: %v", observations)
 	}
 	mn, _ := m.ledger.Mention(ctx, mention.ID("forum", p.Permalink))
