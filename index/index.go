@@ -48,3 +48,25 @@ type Query struct {
 	Until       time.Time
 	Limit       int
 }
+
+// ChainHead is the head of the evidence hash chain as recorded in the
+// index: a later copy of the chain must contain the line Seq with this
+// LineSHA256, so a rewritten chain is caught against what the index holds.
+type ChainHead struct {
+	Seq            int64     `json:"seq"`
+	LineSHA256     string    `json:"line_sha256"`
+	Position       int64     `json:"position"`
+	BundleID       string    `json:"bundle_id,omitempty"`
+	ManifestSHA256 string    `json:"manifest_sha256,omitempty"`
+	At             time.Time `json:"at,omitzero"`
+	Recorded       time.Time `json:"recorded"`
+}
+
+// ChainHeadRecorder is implemented by stores that keep evidence chain
+// heads (both stores do).
+type ChainHeadRecorder interface {
+	// RecordChainHead stores h; recording the same Seq again is a no-op.
+	RecordChainHead(ctx context.Context, h ChainHead) error
+	// ChainHeads returns the newest heads first.
+	ChainHeads(ctx context.Context, limit int) ([]ChainHead, error)
+}

@@ -401,14 +401,30 @@ func (m *Monitor) evidenceLoop(ctx context.Context, every time.Duration) {
 		if _, err := m.evidence.Prune(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			m.log.Warn("evidence retention", zap.Error(err))
 		}
-		if h, err := m.evidence.ChainHead(); err == nil && h.Seq > 0 {
-			m.log.Info("evidence chain head", zap.Int64("seq", h.Seq), zap.String("line_sha256", h.LineSHA256),
-				zap.Time("at", h.At))
-		}
+		m.recordChainHead(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// recordChainHead writes the evidence chain head to the log and to the
+// index: a later copy of the chain must contain it, so a rewritten chain
+// is caught (evidence verify --chain --head SEQ:SHA).
+func (m *Monitor) recordChainHead(ctx context.Context) {
+	h, err := m.evidence.ChainHead()
+	if err != nil || h.Seq == 0 {
+		return
+	}
+	m.log.Info("evidence chain head", zap.Int64("seq", h.Seq), zap.String("line_sha256", h.LineSHA256),
+		zap.Int64("position", h.Position), zap.String("bundle", h.BundleID), zap.Time("at", h.At))
+	if r, ok := m.store.(index.ChainHeadRecorder); ok {
+		err := r.RecordChainHead(ctx, index.ChainHead{Seq: h.Seq, LineSHA256: h.LineSHA256, Position: h.Position,
+			BundleID: h.BundleID, ManifestSHA256: h.ManifestSHA256, At: h.At, Recorded: m.now().UTC()})
+		if err != nil && ctx.Err() == nil {
+			m.log.Warn("record evidence chain head in the index", zap.Error(err))
 		}
 	}
 }

@@ -117,3 +117,16 @@ func TestSpoolFullKeepsAlertablePosts(t *testing.T) {
 		t.Fatal("a deferred post was accepted")
 	}
 }
+
+// TestChainHeadInIndex: after a capture the evidence chain head is written
+// to the index, where a later rewrite of the chain can be checked against it.
+func TestChainHeadInIndex(t *testing.T) {
+	ctx := context.Background()
+	m, store := testMonitor(t, func(c *config.Config) { c.Evidence.DisableRender = true })
+	m.pipeline.Process(ctx, "forum", []mention.Post{post(4, "株式会社サンプルは詐欺会社")})
+	m.recordChainHead(ctx)
+	hs, err := store.(index.ChainHeadRecorder).ChainHeads(ctx, 5)
+	if err != nil || len(hs) != 1 || hs[0].Seq < 1 || len(hs[0].LineSHA256) != 64 || hs[0].BundleID == "" {
+		t.Fatalf("chain heads in the index: %+v %v", hs, err)
+	}
+}

@@ -145,3 +145,21 @@ func (e *esStore) Close() error {
 	}
 	return nil
 }
+
+// RecordChainHead implements index.ChainHeadRecorder.
+func (e *esStore) RecordChainHead(ctx context.Context, h index.ChainHead) error {
+	s, err := e.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.RecordChainHead(ctx, h)
+}
+
+// ChainHeads implements index.ChainHeadRecorder.
+func (e *esStore) ChainHeads(ctx context.Context, limit int) ([]index.ChainHead, error) {
+	s, err := e.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ChainHeads(ctx, limit)
+}

@@ -41,6 +41,15 @@ CREATE TABLE IF NOT EXISTS docs (
 	doc TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS docs_seen ON docs(first_seen);
+CREATE TABLE IF NOT EXISTS chain_heads (
+	seq INTEGER PRIMARY KEY,
+	line_sha256 TEXT NOT NULL,
+	position INTEGER NOT NULL,
+	bundle_id TEXT NOT NULL,
+	manifest_sha256 TEXT NOT NULL,
+	at INTEGER NOT NULL,
+	recorded INTEGER NOT NULL
+);
 CREATE VIRTUAL TABLE IF NOT EXISTS docs_fts USING fts5(tokens, tokenize = 'unicode61 remove_diacritics 0');
 `
 

@@ -183,4 +183,22 @@ func Run(t *testing.T, open func(t *testing.T) index.Store) {
 			t.Fatalf("unknown id: want ErrNotFound, got %v", err)
 		}
 	})
+	t.Run("evidence chain heads", func(t *testing.T) {
+		s := open(t)
+		r, ok := s.(index.ChainHeadRecorder)
+		if !ok {
+			t.Skip("store keeps no chain heads")
+		}
+		for _, seq := range []int64{1, 2, 2} {
+			h := index.ChainHead{Seq: seq, LineSHA256: fmt.Sprintf("%064d", seq), Position: seq, BundleID: fmt.Sprint("b", seq),
+				At: t0, Recorded: t0.Add(time.Duration(seq) * time.Minute)}
+			if err := r.RecordChainHead(ctx, h); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hs, err := r.ChainHeads(ctx, 10)
+		if err != nil || len(hs) != 2 || hs[0].Seq != 2 || hs[1].LineSHA256 != fmt.Sprintf("%064d", 1) || !hs[1].At.Equal(t0) {
+			t.Fatalf("chain heads: %+v %v", hs, err)
+		}
+	})
 }

@@ -1,0 +1,53 @@
+package elastic
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+
+	"mimamori/index"
+)
+
+var _ index.ChainHeadRecorder = (*Store)(nil)
+
+// chainIndex holds evidence chain heads. It is named with a dot, not a
+// dash, so the strict mention template (<prefix>-*) does not apply to it.
+func (s *Store) chainIndex() string { return s.prefix + ".chain-heads" }
+
+// RecordChainHead implements index.ChainHeadRecorder: one document per
+// chain line number, created once (409: already recorded).
+func (s *Store) RecordChainHead(ctx context.Context, h index.ChainHead) error {
+	path := "/" + url.PathEscape(s.chainIndex()) + "/_create/" + strconv.FormatInt(h.Seq, 10)
+	err := s.retry(ctx, func() error { return s.do(ctx, http.MethodPut, path, nil, h, nil) })
+	if err != nil && statusOf(err) != http.StatusConflict {
+		return fmt.Errorf("record evidence chain head %d: %w", h.Seq, err)
+	}
+	return nil
+}
+
+// ChainHeads implements index.ChainHeadRecorder.
+func (s *Store) ChainHeads(ctx context.Context, limit int) ([]index.ChainHead, error) {
+	s.do(ctx, http.MethodPost, "/"+url.PathEscape(s.chainIndex())+"/_refresh", url.Values{"ignore_unavailable": {"true"}}, nil, nil)
+	var r struct {
+		Hits struct {
+			Hits []struct {
+				Source index.ChainHead `json:"_source"`
+			} `json:"hits"`
+		} `json:"hits"`
+	}
+	body := map[string]any{"size": limit, "sort": []any{map[string]any{"seq": "desc"}}}
+	err := s.do(ctx, http.MethodPost, "/"+url.PathEscape(s.chainIndex())+"/_search", url.Values{"ignore_unavailable": {"true"}}, body, &r)
+	if err != nil {
+		if statusOf(err) == http.StatusNotFound {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read evidence chain heads: %w", err)
+	}
+	var out []index.ChainHead
+	for _, h := range r.Hits.Hits {
+		out = append(out, h.Source)
+	}
+	return out, nil
+}
