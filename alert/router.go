@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"mimamori/config"
+	"mimamori/index"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -30,6 +31,38 @@ type Router struct {
 	targets map[string]mention.Target
 	now     func() time.Time
 	log     *zap.Logger
+	claimer index.AlertClaimer
+	daemon  string
+	// claimDown is when the claim store last failed: for a minute after,
+	// alerts are routed without asking it, so an outage delays nothing.
+	claimDown time.Time
+}
+
+// ShareWith makes the router claim each post's alert in a store shared
+// with other daemons (Elasticsearch) before routing it: of several daemons
+// watching the same sources, one alerts each post. daemon names this one.
+func (r *Router) ShareWith(c index.AlertClaimer, daemon string) { r.claimer, r.daemon = c, daemon }
+
+// claimed reports whether this daemon may alert e. A claim store that
+// cannot be reached does not hold an alert back: a possible duplicate is
+// better than a late alert.
+func (r *Router) claimed(ctx context.Context, e ledger.AlertEvent) bool {
+	if r.claimer == nil || (e.Kind != ledger.AlertKindNew && e.Kind != ledger.AlertKindSeverityUp) {
+		return true
+	}
+	if r.now().Sub(r.claimDown) < time.Minute {
+		return true
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	ok, err := r.claimer.ClaimAlert(cctx, e.ID, r.daemon)
+	if err != nil {
+		r.claimDown = r.now()
+		r.log.Warn("cannot claim the alert in the shared index; alerting anyway (a second daemon may alert it too)",
+			zap.String("alert", e.ID), zap.Error(err))
+		return true
+	}
+	return ok
 }
 
 // NewRouter returns a router for cfg's routes.
@@ -51,6 +84,14 @@ func (r *Router) Route(ctx context.Context) (int, error) {
 			return n, err
 		}
 		for _, e := range events {
+			if !r.claimed(ctx, e) {
+				if err := r.ledger.MarkAlert(ctx, e.ID, ledger.AlertClaimedElsewhere); err != nil {
+					return n, err
+				}
+				r.log.Info("alert claimed by another daemon sharing the index", zap.String("alert", e.ID))
+				n++
+				continue
+			}
 			silenced := ""
 			for _, s := range silences {
 				if s.Matches(e.Mention, now) {

@@ -183,3 +183,62 @@ func waitFor(t *testing.T, within time.Duration, what string, ok func() bool) {
 	}
 	t.Fatalf("timed out after %v waiting for: %s", within, what)
 }
+
+// TestTwoDaemonsSharingElasticsearchAlertOnce: two daemons with their own
+// data folders watch the same site and share one Elasticsearch index; each
+// abusive post is alerted by exactly one of them.
+func TestTwoDaemonsSharingElasticsearchAlertOnce(t *testing.T) {
+	base := esURL(t)
+	prefix := fmt.Sprintf("mimamori-e2e-%d", rand.IntN(1e9))
+	t.Cleanup(func() {
+		esDo(t, "DELETE", base+"/"+prefix+"-*", nil)
+		esDo(t, "DELETE", base+"/"+prefix+".alert-claims,"+prefix+".chain-heads?ignore_unavailable=true", nil)
+		esDo(t, "DELETE", base+"/_index_template/"+prefix+"-template", nil)
+	})
+	site := demo.NewSite()
+	srv := httptest.NewServer(site)
+	defer srv.Close()
+	var cfgs, outboxes []string
+	for i := 0; i < 2; i++ {
+		dir := t.TempDir()
+		yaml := demo.ConfigYAML(srv.URL, filepath.Join(dir, "data")) + fmt.Sprintf(`index:
+  backend: elasticsearch
+  elasticsearch:
+    addresses: [%s]
+    index_prefix: %s
+`, base, prefix)
+		yaml = strings.Replace(yaml, "interval: 15s", "interval: 10s", 1)
+		yaml = strings.Replace(yaml, "  group_window: 10s", "  group_window: 1s", 1)
+		cfg := filepath.Join(dir, "mimamori.yaml")
+		os.WriteFile(cfg, []byte(yaml), 0o600)
+		cfgs, outboxes = append(cfgs, cfg), append(outboxes, filepath.Join(dir, "data", "outbox"))
+	}
+	if out, code := mimamori(t, "setup", "elasticsearch", "--config", cfgs[0]); code != 0 {
+		t.Fatalf("setup: %s", out)
+	}
+	want := expectedAlertIDs(site, srv.URL)
+	d1, d2 := startDaemon(t, cfgs[0]), startDaemon(t, cfgs[1])
+	total := func() map[string]int {
+		all := map[string]int{}
+		for _, ob := range outboxes {
+			for id, n := range outboxMentions(t, ob) {
+				all[id] += n
+			}
+		}
+		return all
+	}
+	waitFor(t, 60*time.Second, "every abusive post alerted by one of the daemons", func() bool { return len(total()) >= len(want) })
+	d1.WaitLog(t, "source pass done\t{\"source\": \"sample-forum\"", 30*time.Second)
+	d2.WaitLog(t, "source pass done\t{\"source\": \"sample-forum\"", 30*time.Second)
+	time.Sleep(3 * time.Second)
+	d1.Stop(t)
+	d2.Stop(t)
+	for id := range want {
+		if n := total()[id]; n != 1 {
+			t.Errorf("mention %s alerted %d times by the two daemons", id, n)
+		}
+	}
+	if !strings.Contains(d1.Log()+d2.Log(), "alert claimed by another daemon sharing the index") {
+		t.Error("no daemon saw the other's claim: the test did not exercise sharing")
+	}
+}

@@ -70,3 +70,13 @@ type ChainHeadRecorder interface {
 	// ChainHeads returns the newest heads first.
 	ChainHeads(ctx context.Context, limit int) ([]ChainHead, error)
 }
+
+// AlertClaimer is implemented by stores shared by several daemons
+// (Elasticsearch): before a daemon sends an alert it claims the alert's
+// deterministic id in the shared store, so of several daemons watching the
+// same sources exactly one alerts each post.
+type AlertClaimer interface {
+	// ClaimAlert records that daemon by is alerting alertID; it returns
+	// false when another daemon claimed it first.
+	ClaimAlert(ctx context.Context, alertID, by string) (bool, error)
+}

@@ -22,7 +22,17 @@ const (
 	AlertSilenced = "silenced"
 	// AlertUnrouted: no route wanted it (below every route's threshold).
 	AlertUnrouted = "unrouted"
+	// AlertClaimedElsewhere: another daemon sharing the index alerted it.
+	AlertClaimedElsewhere = "claimed_elsewhere"
 )
+
+// MarkAlert sets the state of a pending alert event without routing it.
+func (l *Ledger) MarkAlert(ctx context.Context, id, state string) error {
+	if _, err := l.db.ExecContext(ctx, `UPDATE alerts SET state = ? WHERE id = ? AND state = 'pending'`, state, id); err != nil {
+		return fmt.Errorf("mark alert %s %s: %w", id, state, err)
+	}
+	return nil
+}
 
 // Notification states.
 const (

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -159,6 +160,10 @@ func New(opts Options) (*Monitor, error) {
 	l.SetPolicy(ledger.Policy{PersistentWindow: esc.PersistentWindow, PersistentThreshold: esc.PersistentThreshold,
 		AnonymousAuthors: esc.AnonymousAuthors})
 	m.router = alert.NewRouter(l, cfg.Alert, targets, now, log)
+	if c, ok := opts.Store.(index.AlertClaimer); ok {
+		host, _ := os.Hostname()
+		m.router.ShareWith(c, fmt.Sprintf("%s:%s", host, cfg.DataDir))
+	}
 	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log)
 	if opts.Store != nil {
 		m.indexer = NewIndexer(l, opts.Store, log)

@@ -163,3 +163,12 @@ func (e *esStore) ChainHeads(ctx context.Context, limit int) ([]index.ChainHead,
 	}
 	return s.ChainHeads(ctx, limit)
 }
+
+// ClaimAlert implements index.AlertClaimer.
+func (e *esStore) ClaimAlert(ctx context.Context, alertID, by string) (bool, error) {
+	s, err := e.get(ctx)
+	if err != nil {
+		return false, err
+	}
+	return s.ClaimAlert(ctx, alertID, by)
+}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"mimamori/index"
 )
@@ -50,4 +51,26 @@ func (s *Store) ChainHeads(ctx context.Context, limit int) ([]index.ChainHead, e
 		out = append(out, h.Source)
 	}
 	return out, nil
+}
+
+var _ index.AlertClaimer = (*Store)(nil)
+
+// claimIndex holds alert claims (dot-named: outside the mention template).
+func (s *Store) claimIndex() string { return s.prefix + ".alert-claims" }
+
+// ClaimAlert implements index.AlertClaimer with a create-only document per
+// alert id: Elasticsearch lets exactly one create succeed (409 for the
+// others).
+func (s *Store) ClaimAlert(ctx context.Context, alertID, by string) (bool, error) {
+	path := "/" + url.PathEscape(s.claimIndex()) + "/_create/" + url.PathEscape(alertID)
+	q := url.Values{"refresh": {"false"}}
+	doc := map[string]any{"alert_id": alertID, "by": by, "at": time.Now().UTC()}
+	err := s.do(ctx, http.MethodPut, path, q, doc, nil) // the caller bounds the time; no retry loop here
+	switch {
+	case err == nil:
+		return true, nil
+	case statusOf(err) == http.StatusConflict:
+		return false, nil
+	}
+	return false, fmt.Errorf("claim alert %s: %w", alertID, err)
 }

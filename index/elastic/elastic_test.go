@@ -89,6 +89,7 @@ func cleanup(t testing.TB, base, prefix string) {
 			raw(t, http.MethodDelete, base+"/"+r.Index, nil)
 		}
 	}
+	raw(t, http.MethodDelete, base+"/"+prefix+".chain-heads,"+prefix+".alert-claims?ignore_unavailable=true", nil)
 	raw(t, http.MethodDelete, base+"/_index_template/"+prefix+"-template", nil)
 }
 
@@ -608,4 +609,35 @@ func TestPutWhenClusterDown(t *testing.T) {
 		t.Fatalf("want ErrUnavailable, got %v", err)
 	}
 	t.Log(err)
+}
+
+// TestClaimAlertOnce: of several daemons claiming one alert id at once,
+// exactly one wins.
+func TestClaimAlertOnce(t *testing.T) {
+	s := setupStore(t, testConfig(t), Options{})
+	ctx := context.Background()
+	wins := make(chan bool, 8)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			ok, err := s.ClaimAlert(ctx, "mention-1-new", fmt.Sprint("daemon-", i))
+			if err != nil {
+				t.Error(err)
+			}
+			wins <- ok
+		}(i)
+	}
+	wg.Wait()
+	close(wins)
+	n := 0
+	for ok := range wins {
+		if ok {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d daemons won the claim, want 1", n)
+	}
 }
