@@ -263,6 +263,9 @@ func (b *browserTab) render(u *url.URL) (*mention.Fetch, []byte, error) {
 	if doc.bodyErr != nil {
 		return fail("render", fmt.Errorf("%w: read document body: %v", ErrBrowser, doc.bodyErr))
 	}
+	if max := s.fetchOpts.MaxBodyBytes; max > 0 && int64(len(doc.body)) > max {
+		return fail("GET", &fetch.BodyTooLargeError{Limit: max})
+	}
 	s.metrics.pages.WithLabelValues(s.src.ID, statusClass(doc.status)).Inc()
 	f := &mention.Fetch{
 		RequestURL: u.String(), FinalURL: doc.url, Method: http.MethodGet, StatusCode: doc.status,

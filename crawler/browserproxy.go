@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"mimamori/crawler/fetch"
@@ -23,6 +24,11 @@ type guardProxy struct {
 	srv  *http.Server
 	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	rt   *http.Transport
+	// budget caps the bytes a browser pass may pull from the network
+	// (answers and tunnels together), so a hostile page cannot exhaust
+	// memory or disk; used counts them.
+	budget int64
+	used   atomic.Int64
 
 	mu      sync.Mutex
 	blocked []*fetch.BlockedError
@@ -40,7 +46,11 @@ func newGuardProxy(opts fetch.Options) (*guardProxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &guardProxy{ln: ln, dial: fetch.NewDialer(opts)}
+	maxBody := opts.MaxBodyBytes
+	if maxBody <= 0 {
+		maxBody = fetch.DefaultMaxBodyBytes
+	}
+	p := &guardProxy{ln: ln, dial: fetch.NewDialer(opts), budget: 8 * maxBody}
 	p.rt = &http.Transport{
 		Proxy:                 nil,
 		DialContext:           p.dial,
@@ -122,8 +132,31 @@ func (p *guardProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header()[k] = v
 	}
 	w.WriteHeader(resp.StatusCode)
-	io.Copy(w, resp.Body)
+	p.copy(w, resp.Body)
 }
+
+// copy copies until src ends or the pass's byte budget is spent; then the
+// connection is cut, and the page renders (or fails) with what it got.
+func (p *guardProxy) copy(dst io.Writer, src io.Reader) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if p.used.Add(int64(n)) > p.budget {
+				return
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// overBudget reports whether the pass pulled more than its byte budget.
+func (p *guardProxy) overBudget() bool { return p.used.Load() > p.budget }
 
 func (p *guardProxy) tunnel(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
@@ -163,12 +196,12 @@ func (p *guardProxy) tunnel(w http.ResponseWriter, r *http.Request) {
 			b, _ := buf.Reader.Peek(n)
 			up.Write(b)
 		}
-		io.Copy(up, down)
+		p.copy(up, down)
 		closeWrite(up)
 	}()
 	go func() {
 		defer p.conns.Done()
-		io.Copy(down, up)
+		p.copy(down, up)
 		closeWrite(down)
 	}()
 }

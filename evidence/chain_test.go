@@ -299,3 +299,69 @@ func TestUnusableRoot(t *testing.T) {
 		t.Fatal("bad TSA CA accepted")
 	}
 }
+
+// TestVerifyCatchesASwappedBundle: the contents of another genuine bundle
+// copied into a bundle's folder do not pass as that bundle.
+func TestVerifyCatchesASwappedBundle(t *testing.T) {
+	s, refs := chainOf(t, 2)
+	for _, f := range bundleFiles(t, refs[1].Path) {
+		os.Chmod(filepath.Join(refs[1].Path, f), 0o600)
+		os.Remove(filepath.Join(refs[1].Path, f))
+	}
+	for _, f := range bundleFiles(t, refs[0].Path) {
+		b, _ := os.ReadFile(filepath.Join(refs[0].Path, f))
+		os.MkdirAll(filepath.Dir(filepath.Join(refs[1].Path, f)), 0o750)
+		os.WriteFile(filepath.Join(refs[1].Path, f), b, 0o600)
+	}
+	r, err := s.Verify(refs[1].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || !strings.Contains(names(r.Problems), ManifestName) {
+		t.Fatalf("a bundle swapped for another verified: %s", names(r.Problems))
+	}
+}
+
+// TestVerifyCatchesABundleRewrittenWithItsChainLine: changing a bundle,
+// its manifest and its own chain line together is caught by the next
+// bundle's link and the line links.
+func TestVerifyCatchesABundleRewrittenWithItsChainLine(t *testing.T) {
+	s, refs := chainOf(t, 3)
+	dir := refs[1].Path
+	raw, _ := os.ReadFile(filepath.Join(dir, ManifestName))
+	newRaw := []byte(strings.Replace(string(raw), `"mention_id": "m1"`, `"mention_id": "mX"`, 1))
+	if string(newRaw) == string(raw) {
+		t.Fatal("test did not change the manifest")
+	}
+	os.Chmod(filepath.Join(dir, ManifestName), 0o600)
+	os.WriteFile(filepath.Join(dir, ManifestName), newRaw, 0o600)
+	chain := filepath.Join(s.Root(), ChainFile)
+	c, _ := os.ReadFile(chain)
+	os.Chmod(chain, 0o600)
+	os.WriteFile(chain, []byte(strings.ReplaceAll(string(c), refs[1].ManifestSHA256, sha256Hex(newRaw))), 0o600)
+	r, err := s.Verify(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || !strings.Contains(names(r.Problems), "chain") {
+		t.Fatalf("a bundle rewritten with its chain line verified: %s", names(r.Problems))
+	}
+}
+
+// TestVerifyRefusesLinks: an evidence file replaced by a symlink is a
+// problem, never followed.
+func TestVerifyRefusesLinks(t *testing.T) {
+	s, refs := chainOf(t, 1)
+	f := bundleFiles(t, refs[0].Path)[0]
+	p := filepath.Join(refs[0].Path, f)
+	os.Chmod(p, 0o600)
+	os.Remove(p)
+	os.Symlink("/dev/zero", p)
+	r, err := s.Verify(refs[0].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OK() || !strings.Contains(names(r.Problems), f) {
+		t.Fatalf("a symlinked evidence file verified: %s", names(r.Problems))
+	}
+}

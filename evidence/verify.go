@@ -187,6 +187,10 @@ func verifyBundle(dir string, o VerifyOptions, idx *chainIndex) (Report, error) 
 		return r, nil
 	}
 	r.BundleID, r.Kind, r.ChainPosition, r.Missing = man.BundleID, man.Kind, man.ChainPosition, man.Missing
+	if base := filepath.Base(filepath.Clean(dir)); man.BundleID != "" && base != man.BundleID {
+		// Another genuine bundle copied over this one would otherwise pass.
+		add(ManifestName, "the folder %s holds the manifest of bundle %s", base, man.BundleID)
+	}
 	if idx != nil && idx.err == nil && man.BundleID != "" {
 		inChain = idx.bundles[man.BundleID]
 	}
@@ -211,6 +215,10 @@ func verifyBundle(dir string, o VerifyOptions, idx *chainIndex) (Report, error) 
 			continue
 		}
 		listed[filepath.ToSlash(clean)] = true
+		if fi, lerr := os.Lstat(filepath.Join(dir, clean)); lerr == nil && !fi.Mode().IsRegular() {
+			add(f.Path, "not a regular file (%s): evidence files are never links or devices", fi.Mode().Type())
+			continue
+		}
 		got, size, err := hashFile(filepath.Join(dir, clean))
 		switch {
 		case errors.Is(err, os.ErrNotExist) && r.Pruned:
@@ -338,6 +346,20 @@ func verifyLink(r *Report, man Manifest, sum string, inChain *ChainEntry, idx *c
 		}
 		if inChain.PrevManifestSHA256 != man.PrevManifestSHA256 {
 			add(ManifestName, "previous manifest %s, the chain recorded %s", man.PrevManifestSHA256, inChain.PrevManifestSHA256)
+		}
+	}
+	// The next bundle must name this manifest, and every chain line must
+	// link to the one before it: a bundle rewritten together with its own
+	// chain line breaks one of these.
+	if next := idx.byPos[man.ChainPosition+1]; next != nil && next.PrevManifestSHA256 != sum {
+		add("chain", "the next bundle %s (position %d) names previous manifest %s, this manifest is %s",
+			next.BundleID, next.Position, next.PrevManifestSHA256, sum)
+	}
+	for i := 1; i < len(idx.entries) && i < len(idx.raws); i++ {
+		if want := sha256Hex(idx.raws[i-1]); idx.entries[i].PrevLineSHA256 != want {
+			add("chain", "line %d does not link to line %d (prev_line_sha256 %s, the line hashes to %s): the chain was rewritten",
+				idx.entries[i].Seq, idx.entries[i-1].Seq, idx.entries[i].PrevLineSHA256, want)
+			break
 		}
 	}
 	// The previous bundle.

@@ -102,7 +102,10 @@ CREATE TABLE IF NOT EXISTS index_queue (
 	mention_id TEXT NOT NULL,
 	version INTEGER NOT NULL,
 	bytes INTEGER NOT NULL,
-	enqueued INTEGER NOT NULL
+	enqueued INTEGER NOT NULL,
+	-- doc is the mention as it was at this version, so every version of an
+	-- edited post reaches the index (and its history) in order
+	doc TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
 	mention_id TEXT NOT NULL,
@@ -297,8 +300,8 @@ func (l *Ledger) Accept(ctx context.Context, m mention.Mention, alertable bool) 
 	if err != nil {
 		return Result{}, fmt.Errorf("accept mention %s: write: %w", m.ID, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO index_queue (mention_id, version, bytes, enqueued) VALUES (?, ?, ?, ?)`,
-		m.ID, m.Version, len(doc), m.LastSeen.UnixNano()); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO index_queue (mention_id, version, bytes, enqueued, doc) VALUES (?, ?, ?, ?, ?)`,
+		m.ID, m.Version, len(doc), m.LastSeen.UnixNano(), string(doc)); err != nil {
 		return Result{}, fmt.Errorf("accept mention %s: enqueue index: %w", m.ID, err)
 	}
 	if kind != "" {
@@ -462,8 +465,8 @@ func (l *Ledger) SetStatus(ctx context.Context, id, status, note string) (mentio
 	if _, err := tx.ExecContext(ctx, `UPDATE mentions SET doc = ? WHERE id = ?`, string(doc), id); err != nil {
 		return mention.Mention{}, fmt.Errorf("set status of %s: %w", id, err)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO index_queue (mention_id, version, bytes, enqueued) VALUES (?, ?, ?, ?)`,
-		id, m.Version, len(doc), time.Now().UnixNano()); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO index_queue (mention_id, version, bytes, enqueued, doc) VALUES (?, ?, ?, ?, ?)`,
+		id, m.Version, len(doc), time.Now().UnixNano(), string(doc)); err != nil {
 		return mention.Mention{}, fmt.Errorf("set status of %s: enqueue index: %w", id, err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -70,10 +70,19 @@ func TestAcceptLifecycle(t *testing.T) {
 	if r, _ = l.Accept(ctx, up, true); r.Alerted {
 		t.Fatal("an edit at the same severity re-alerted")
 	}
-	// Index spool holds every accepted version, collapsed per mention.
+	// The index spool holds every accepted version, in order, each as it was.
 	jobs, err := l.PendingIndex(ctx, 100)
-	if err != nil || len(jobs) != 2 {
+	if err != nil || len(jobs) != 6 {
 		t.Fatalf("index jobs: %d %v", len(jobs), err)
+	}
+	var versionsOfA []int
+	for _, j := range jobs {
+		if j.Mention.ID == "a" {
+			versionsOfA = append(versionsOfA, j.Mention.Version)
+		}
+	}
+	if fmt.Sprint(versionsOfA) != "[1 2 3 4]" {
+		t.Fatalf("versions of a in the spool: %v, want every version in order", versionsOfA)
 	}
 	var last int64
 	for _, j := range jobs {

@@ -14,17 +14,17 @@ type IndexJob struct {
 	Mention mention.Mention
 }
 
-// PendingIndex returns up to limit index jobs in order. Several jobs for
-// one mention collapse to its latest stored version.
+// PendingIndex returns up to limit index jobs in order, each with the
+// mention as it was when enqueued, so every version of an edited post is
+// written (the index keeps the earlier ones as history).
 func (l *Ledger) PendingIndex(ctx context.Context, limit int) ([]IndexJob, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT q.seq, m.doc FROM index_queue q JOIN mentions m ON m.id = q.mention_id
-		ORDER BY q.seq LIMIT ?`, limit)
+	rows, err := l.db.QueryContext(ctx, `SELECT q.seq, CASE WHEN q.doc != '' THEN q.doc ELSE m.doc END
+		FROM index_queue q JOIN mentions m ON m.id = q.mention_id ORDER BY q.seq LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read index spool: %w", err)
 	}
 	defer rows.Close()
 	var jobs []IndexJob
-	seen := map[string]int{}
 	for rows.Next() {
 		var seq int64
 		var doc string
@@ -35,11 +35,6 @@ func (l *Ledger) PendingIndex(ctx context.Context, limit int) ([]IndexJob, error
 		if err != nil {
 			return nil, fmt.Errorf("read index spool seq %d: %w", seq, err)
 		}
-		if i, ok := seen[m.ID]; ok {
-			jobs[i].Seq = seq // same doc; ack both by the later seq
-			continue
-		}
-		seen[m.ID] = len(jobs)
 		jobs = append(jobs, IndexJob{Seq: seq, Mention: m})
 	}
 	return jobs, rows.Err()
@@ -61,7 +56,7 @@ func (l *Ledger) EnqueueIndex(ctx context.Context, id string) error {
 		return err
 	}
 	if _, err := l.db.ExecContext(ctx, `INSERT INTO index_queue (mention_id, version, bytes, enqueued) VALUES (?, ?, 0, ?)`,
-		id, m.Version, time.Now().UnixNano()); err != nil {
+		id, m.Version, time.Now().UnixNano()); err != nil { // empty doc: the current version
 		return fmt.Errorf("enqueue index %s: %w", id, err)
 	}
 	return nil

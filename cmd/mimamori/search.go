@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"go.uber.org/zap"
 
 	"mimamori/alert"
 	"mimamori/index"
@@ -139,7 +140,12 @@ func triageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			store, err := monitor.OpenStore(cmd.Context(), cfg, log, nil)
+			deadLetter := func(dm mention.Mention, st int, reason string) {
+				if err := l.DeadLetter(cmd.Context(), dm.ID, dm.Version, st, reason); err != nil {
+					log.Error("record dead letter", zap.String("mention", dm.ID), zap.Error(err))
+				}
+			}
+			store, err := monitor.OpenStore(cmd.Context(), cfg, log, deadLetter)
 			if err != nil {
 				fmt.Printf("%s: %s (recorded; the index follows when it is reachable: %v)\n", m.ID, status, err)
 				return nil

@@ -512,6 +512,9 @@ func (s *Store) locate(ctx context.Context, ids []string) (map[string]hit, strin
 			return err
 		}
 		var res struct {
+			Shards struct {
+				Failed int `json:"failed"`
+			} `json:"_shards"`
 			Hits struct {
 				Hits []struct {
 					Index string `json:"_index"`
@@ -526,8 +529,16 @@ func (s *Store) locate(ctx context.Context, ids []string) (map[string]hit, strin
 			"track_total_hits": false,
 			"sort":             []any{map[string]any{"_index": "desc"}},
 		}
-		if err := s.do(ctx, http.MethodPost, "/"+url.PathEscape(s.prefix)+"/_search", nil, body, &res); err != nil {
+		// A partial answer (an older index's shard not yet assigned while the
+		// cluster recovers) would hide ids stored there and create second
+		// documents in the write index: refuse it and retry.
+		q := url.Values{"allow_partial_search_results": {"false"}}
+		if err := s.do(ctx, http.MethodPost, "/"+url.PathEscape(s.prefix)+"/_search", q, body, &res); err != nil {
 			return err
+		}
+		if res.Shards.Failed > 0 {
+			return &StatusError{Method: http.MethodPost, Path: "/" + s.prefix + "/_search", Status: http.StatusServiceUnavailable,
+				Reason: fmt.Sprintf("%d shard(s) failed: ids stored there cannot be located", res.Shards.Failed)}
 		}
 		clear(found)
 		for _, h := range res.Hits.Hits {
@@ -571,6 +582,11 @@ func (s *Store) locate(ctx context.Context, ids []string) (map[string]hit, strin
 	}
 	out := make(map[string]hit, len(res.Docs))
 	for _, d := range res.Docs {
+		if len(d.Error) > 0 && string(d.Error) != "null" {
+			// Not "not found": the shard could not answer. Writing now could
+			// create a second document; the caller retries later.
+			return nil, "", fmt.Errorf("locate mention %s in %s: %s (%w)", d.ID, d.Index, truncate(string(d.Error), 300), ErrUnavailable)
+		}
 		if !d.Found || len(d.Source) == 0 {
 			continue // not there, or the index was deleted since the search
 		}

@@ -641,3 +641,22 @@ func TestClaimAlertOnce(t *testing.T) {
 		t.Fatalf("%d daemons won the claim, want 1", n)
 	}
 }
+
+// TestTriageReachesTheIndex: the ledger re-enqueues a triaged mention at
+// the same version; the status must reach the document.
+func TestTriageReachesTheIndex(t *testing.T) {
+	s := setupStore(t, testConfig(t), Options{})
+	ctx := context.Background()
+	m := mk("tri", 1, "サンプル社は詐欺会社")
+	if err := s.Put(ctx, []mention.Mention{m}); err != nil {
+		t.Fatal(err)
+	}
+	m.Status, m.StatusNote = mention.StatusEscalated, "弁護士へ"
+	if err := s.Put(ctx, []mention.Mention{m}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Get(ctx, "tri")
+	if err != nil || got.Status != mention.StatusEscalated || got.StatusNote != "弁護士へ" || got.Version != 1 {
+		t.Fatalf("after a same-version triage put: %+v %v", got, err)
+	}
+}

@@ -157,13 +157,22 @@ func (s *Store) putRound(ctx context.Context, ms []mention.Mention) error {
 		case h.doc.Version > m.Version:
 			// A stale replay: the stored edit stays.
 		case h.doc.Version == m.Version:
+			// Same content: move last_seen, and carry a triage change made in
+			// the ledger (mimamori triage re-enqueues the same version).
+			upd := map[string]any{}
 			if m.LastSeen.After(h.doc.LastSeen) {
+				upd["last_seen"] = m.LastSeen
+			}
+			if m.Status != "" && (m.Status != h.doc.Status || m.StatusNote != h.doc.StatusNote) {
+				upd["status"], upd["status_note"] = m.Status, m.StatusNote
+			}
+			if len(upd) > 0 {
 				ops = append(ops, op{
 					kind: opTouch, m: m,
 					action: mustJSON(map[string]any{"update": map[string]any{
 						"_index": h.index, "_id": m.ID, "if_seq_no": h.seqNo, "if_primary_term": h.primaryTerm,
 					}}),
-					source: mustJSON(map[string]any{"doc": map[string]any{"last_seen": m.LastSeen}}),
+					source: mustJSON(map[string]any{"doc": upd}),
 				})
 			}
 		default:
