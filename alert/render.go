@@ -19,6 +19,7 @@ import (
 
 	"github.com/wneessen/go-mail"
 
+	"mimamori/config"
 	"mimamori/evidence"
 	"mimamori/ledger"
 	"mimamori/mention"
@@ -215,4 +216,19 @@ func (r *Renderer) attachEvidence(msg *mail.Msg, ev *mention.EvidenceRef, prefix
 		}
 	}
 	return nil
+}
+
+// NewRenderer builds the renderer a config describes, templates loaded.
+func NewRenderer(cfg config.Config) (*Renderer, error) {
+	targets := map[string]mention.Target{}
+	for _, t := range cfg.Targets {
+		targets[t.ID] = t
+	}
+	r := &Renderer{From: cfg.Alert.From, Targets: targets, AttachRawMax: cfg.Alert.AttachRawMaxBytes,
+		KibanaURL: cfg.Alert.KibanaURL, EvidenceURL: cfg.Alert.EvidenceURL, EvidenceRoot: cfg.EvidenceDir(),
+		MaxPerHour: cfg.Alert.MaxPerHour}
+	if err := r.LoadTemplates(cfg.Alert.TemplatesDir); err != nil {
+		return nil, err
+	}
+	return r, nil
 }

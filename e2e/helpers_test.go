@@ -166,22 +166,6 @@ func (mp *Mailpit) Raw(id string) string {
 	return string(b)
 }
 
-// WaitCount waits until at least n messages arrived, then returns them.
-func (mp *Mailpit) WaitCount(n int, within time.Duration) []Message {
-	mp.t.Helper()
-	deadline := time.Now().Add(within)
-	var ms []Message
-	for time.Now().Before(deadline) {
-		ms = mp.Messages()
-		if len(ms) >= n {
-			return ms
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	mp.t.Fatalf("want %d messages within %v, got %d", n, within, len(ms))
-	return nil
-}
-
 // Daemon is a running `mimamori run`.
 type Daemon struct {
 	cmd    *exec.Cmd

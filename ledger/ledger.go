@@ -105,7 +105,7 @@ CREATE TABLE IF NOT EXISTS index_queue (
 	enqueued INTEGER NOT NULL,
 	-- doc is the mention as it was at this version, so every version of an
 	-- edited post reaches the index (and its history) in order
-	doc TEXT NOT NULL DEFAULT ''
+	doc TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
 	mention_id TEXT NOT NULL,
@@ -477,13 +477,6 @@ func (l *Ledger) SetStatus(ctx context.Context, id, status, note string) (mentio
 
 // ErrNotFound is returned for an unknown id.
 var ErrNotFound = errors.New("not found")
-
-// Count returns the number of accepted mentions.
-func (l *Ledger) Count(ctx context.Context) (int, error) {
-	var n int
-	err := l.db.QueryRowContext(ctx, `SELECT count(*) FROM mentions`).Scan(&n)
-	return n, err
-}
 
 func shortHash(s string) string {
 	h := sha256.Sum256([]byte(s))

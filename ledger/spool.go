@@ -18,8 +18,7 @@ type IndexJob struct {
 // mention as it was when enqueued, so every version of an edited post is
 // written (the index keeps the earlier ones as history).
 func (l *Ledger) PendingIndex(ctx context.Context, limit int) ([]IndexJob, error) {
-	rows, err := l.db.QueryContext(ctx, `SELECT q.seq, CASE WHEN q.doc != '' THEN q.doc ELSE m.doc END
-		FROM index_queue q JOIN mentions m ON m.id = q.mention_id ORDER BY q.seq LIMIT ?`, limit)
+	rows, err := l.db.QueryContext(ctx, `SELECT seq, doc FROM index_queue ORDER BY seq LIMIT ?`, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read index spool: %w", err)
 	}
@@ -44,20 +43,6 @@ func (l *Ledger) PendingIndex(ctx context.Context, limit int) ([]IndexJob, error
 func (l *Ledger) AckIndex(ctx context.Context, seq int64) error {
 	if _, err := l.db.ExecContext(ctx, `DELETE FROM index_queue WHERE seq <= ?`, seq); err != nil {
 		return fmt.Errorf("ack index spool up to %d: %w", seq, err)
-	}
-	return nil
-}
-
-// EnqueueIndex puts a stored mention back on the index spool (after a
-// triage change, or to re-index).
-func (l *Ledger) EnqueueIndex(ctx context.Context, id string) error {
-	m, err := l.Mention(ctx, id)
-	if err != nil {
-		return err
-	}
-	if _, err := l.db.ExecContext(ctx, `INSERT INTO index_queue (mention_id, version, bytes, enqueued) VALUES (?, ?, 0, ?)`,
-		id, m.Version, time.Now().UnixNano()); err != nil { // empty doc: the current version
-		return fmt.Errorf("enqueue index %s: %w", id, err)
 	}
 	return nil
 }

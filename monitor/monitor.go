@@ -149,10 +149,8 @@ func New(opts Options) (*Monitor, error) {
 		}
 	}
 	m.sender = sender
-	r := &alert.Renderer{From: cfg.Alert.From, Targets: targets, AttachRawMax: cfg.Alert.AttachRawMaxBytes,
-		KibanaURL: cfg.Alert.KibanaURL, EvidenceURL: cfg.Alert.EvidenceURL, EvidenceRoot: m.evidence.Root(),
-		MaxPerHour: cfg.Alert.MaxPerHour}
-	if err := r.LoadTemplates(cfg.Alert.TemplatesDir); err != nil {
+	r, err := alert.NewRenderer(cfg)
+	if err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -12,7 +12,6 @@ import (
 
 	"mimamori/alert"
 	"mimamori/ledger"
-	"mimamori/mention"
 )
 
 func openLedger(cmd *cobra.Command) (*ledger.Ledger, func(), error) {
@@ -95,13 +94,8 @@ func alertsCmd() *cobra.Command {
 				enc.SetIndent("", "  ")
 				return enc.Encode(n)
 			}
-			targets := map[string]mention.Target{}
-			for _, t := range cfg.Targets {
-				targets[t.ID] = t
-			}
-			r := &alert.Renderer{Targets: targets, KibanaURL: cfg.Alert.KibanaURL, EvidenceURL: cfg.Alert.EvidenceURL,
-				EvidenceRoot: filepath.Join(cfg.DataDir, "evidence"), MaxPerHour: cfg.Alert.MaxPerHour}
-			if err := r.LoadTemplates(cfg.Alert.TemplatesDir); err != nil {
+			r, err := alert.NewRenderer(cfg)
+			if err != nil {
 				return err
 			}
 			lang, _ := cmd.Flags().GetString("lang")

@@ -89,7 +89,7 @@ func searchCmd() *cobra.Command {
 	f.String("status", "", "only this triage status")
 	f.String("source", "", "only this source id")
 	f.Bool("alerts", false, "only alerted mentions")
-	f.String("since", "", "first seen at or after (RFC 3339, 2006-01-02, or a duration such as 24h)")
+	f.String("since", "", "first seen at or after (RFC 3339, 2006-01-02, or a span back from now: 24h, 7d)")
 	f.String("until", "", "first seen before (same forms)")
 	f.Int("limit", 20, "at most this many results")
 	f.Bool("json", false, "print JSON lines")
@@ -97,7 +97,7 @@ func searchCmd() *cobra.Command {
 }
 
 func parseWhen(s string) (time.Time, error) {
-	if d, err := time.ParseDuration(s); err == nil {
+	if d, err := parseSpan(s); err == nil {
 		return time.Now().Add(-d), nil
 	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
@@ -105,7 +105,7 @@ func parseWhen(s string) (time.Time, error) {
 			return t, nil
 		}
 	}
-	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, 2006-01-02) or a duration (24h)", s)
+	return time.Time{}, fmt.Errorf("%q is not a time (RFC 3339, 2006-01-02) or a span (24h, 7d)", s)
 }
 
 func oneLine(s string, n int) string {
