@@ -12,6 +12,7 @@ import (
 	"go.uber.org/zap"
 
 	"mimamori/config"
+	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -176,7 +177,7 @@ func (d *Dispatcher) dead(ctx context.Context, n ledger.Notification, cause erro
 		OperatorDetail{
 			Title: fmt.Sprintf("通知 %s を %s 以上配信できませんでした / notification undeliverable", n.ID, d.cfg.DeadAfter),
 			Detail: fmt.Sprintf("route: %s\nalerts: %d\nfailing since: %s\nlast error: %v\n\n再送: mimamori alerts resend %s",
-				n.Route, len(n.Alerts), first.In(JST).Format(time.RFC3339), cause, n.ID),
+				n.Route, len(n.Alerts), first.In(jst.Zone).Format(time.RFC3339), cause, n.ID),
 		})
 	if err != nil {
 		d.log.Error("raise operator alert", zap.Error(err))

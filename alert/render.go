@@ -21,6 +21,7 @@ import (
 
 	"mimamori/config"
 	"mimamori/evidence"
+	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -155,7 +156,7 @@ func (r *Renderer) Message(lang string, n ledger.Notification, to []string, atta
 	}
 	msg.Subject(subject)
 	msg.SetMessageIDWithValue(r.MessageID(n.ID))
-	msg.SetDateWithValue(sentAt.In(JST))
+	msg.SetDateWithValue(sentAt.In(jst.Zone))
 	msg.SetGenHeader("X-Mimamori-Notification-Id", n.ID)
 	var ids, mids []string
 	for _, a := range n.Alerts {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 
 	"mimamori/config"
 	"mimamori/index"
+	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -139,14 +141,14 @@ func (r *Router) placements(ctx context.Context, e ledger.AlertEvent, now time.T
 }
 
 func (r *Router) place(ctx context.Context, rt config.Route, e ledger.AlertEvent, now time.Time) (ledger.Placement, error) {
-	jst := now.In(JST)
-	hour := jst.Truncate(time.Hour)
+	local := now.In(jst.Zone)
+	hour := local.Truncate(time.Hour)
 	switch rt.Mode {
 	case config.ModeHourly:
 		return ledger.Placement{Route: rt.Name, Kind: "digest", GroupKey: "hourly:" + hour.Format(time.RFC3339),
 			Due: hour.Add(time.Hour), MaxItems: 1 << 30}, nil
 	case config.ModeDaily:
-		day := time.Date(jst.Year(), jst.Month(), jst.Day(), 0, 0, 0, 0, JST)
+		day := time.Date(local.Year(), local.Month(), local.Day(), 0, 0, 0, 0, jst.Zone)
 		return ledger.Placement{Route: rt.Name, Kind: "digest", GroupKey: "daily:" + day.Format("2006-01-02"),
 			Due: day.AddDate(0, 0, 1), MaxItems: 1 << 30}, nil
 	}
@@ -189,7 +191,7 @@ func (r *Router) groupKey(e ledger.AlertEvent) string {
 
 // wants reports whether route rt takes event e.
 func (r *Router) wants(rt config.Route, e ledger.AlertEvent) bool {
-	if len(rt.Kinds) > 0 && !contains(rt.Kinds, e.Kind) {
+	if len(rt.Kinds) > 0 && !slices.Contains(rt.Kinds, e.Kind) {
 		return false
 	}
 	minSev := rt.MinSeverity
@@ -236,18 +238,9 @@ func (r *Router) eventTargets(e ledger.AlertEvent) []string {
 	return nil
 }
 
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
-}
-
 func overlaps(a, b []string) bool {
 	for _, x := range a {
-		if contains(b, x) {
+		if slices.Contains(b, x) {
 			return true
 		}
 	}

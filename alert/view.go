@@ -12,12 +12,10 @@ import (
 	"time"
 
 	"mimamori/evidence"
+	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
-
-// JST is Japan Standard Time; a fixed zone so no tzdata is needed.
-var JST = time.FixedZone("JST", 9*60*60)
 
 // SeverityView names a severity in the mail's language.
 type SeverityView struct {
@@ -270,9 +268,9 @@ func (r *Renderer) when(lang string, t time.Time) string {
 		return "unknown"
 	}
 	if lang == "ja" {
-		return t.In(JST).Format("2006年01月02日 15:04:05 JST") + "（" + t.UTC().Format("15:04:05 UTC") + "）"
+		return t.In(jst.Zone).Format("2006年01月02日 15:04:05 JST") + "（" + t.UTC().Format("15:04:05 UTC") + "）"
 	}
-	return t.In(JST).Format("2006-01-02 15:04:05 JST") + " (" + t.UTC().Format("15:04:05 UTC") + ")"
+	return t.In(jst.Zone).Format("2006-01-02 15:04:05 JST") + " (" + t.UTC().Format("15:04:05 UTC") + ")"
 }
 
 // view builds the template data of a notification.
@@ -338,7 +336,7 @@ func (r *Renderer) view(lang string, n ledger.Notification) View {
 	if lang == "en" {
 		v.GroupLabel = map[bool]string{true: "author", false: "thread"}[strings.HasPrefix(n.GroupKey, "author:")]
 	}
-	start := n.Due
+	var start time.Time
 	switch {
 	case strings.HasPrefix(n.GroupKey, "daily:"):
 		start = n.Due.Add(-24 * time.Hour)
@@ -347,7 +345,7 @@ func (r *Renderer) view(lang string, n ledger.Notification) View {
 		start = n.Due.Add(-time.Hour)
 		v.PeriodLabel = map[string]string{"ja": "1時間のまとめ", "en": "hourly digest"}[lang]
 	}
-	v.Period = start.In(JST).Format("2006-01-02 15:04") + "–" + n.Due.In(JST).Format("15:04 JST")
+	v.Period = start.In(jst.Zone).Format("2006-01-02 15:04") + "–" + n.Due.In(jst.Zone).Format("15:04 JST")
 	return v
 }
 

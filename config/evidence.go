@@ -1,14 +1,13 @@
 package config
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"time"
+
+	"mimamori/internal/pemcert"
 )
 
 var oidRe = regexp.MustCompile(`^[0-2](\.[0-9]+)+$`)
@@ -97,7 +96,7 @@ func (c *Config) validateEvidence() []FieldError {
 		}
 	}
 	if e.TSA.CAFile != "" {
-		if err := checkPEMCerts(e.TSA.CAFile); err != nil {
+		if _, err := pemcert.Read(e.TSA.CAFile); err != nil {
 			add("evidence.tsa.ca_file", "%v", err)
 		}
 	}
@@ -127,30 +126,4 @@ func (c *Config) validateEvidence() []FieldError {
 		add("evidence.light_retention", "%v is shorter than an hour", e.LightRetention)
 	}
 	return errs
-}
-
-func checkPEMCerts(path string) error {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Errorf("cannot read: %v", err)
-	}
-	n := 0
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(b.Bytes); err != nil {
-			return fmt.Errorf("%s: %v", path, err)
-		}
-		n++
-	}
-	if n == 0 {
-		return fmt.Errorf("%s holds no PEM certificate", path)
-	}
-	return nil
 }

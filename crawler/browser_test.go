@@ -121,7 +121,7 @@ const sc = document.createElement('script'); sc.src = 'http://192.168.0.1/x.js';
 	}
 
 	core, logs := observer.New(zap.InfoLevel)
-	source, err := NewSource(crawlerConfig(), src, Options{Logger: zap.New(core)})
+	source, err := newTestSource(crawlerConfig(), src, Options{Logger: zap.New(core)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -155,9 +155,6 @@ func (p *guardProxy) copy(dst io.Writer, src io.Reader) {
 	}
 }
 
-// overBudget reports whether the pass pulled more than its byte budget.
-func (p *guardProxy) overBudget() bool { return p.used.Load() > p.budget }
-
 func (p *guardProxy) tunnel(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 30*time.Second)
 	up, err := p.dial(ctx, "tcp", r.Host)

@@ -8,11 +8,12 @@ import (
 	"unicode/utf8"
 
 	"mimamori/config"
+	"mimamori/internal/jst"
 )
 
 func TestParseTime(t *testing.T) {
 	utc9 := func(y int, mo time.Month, d, h, mi, s, ns int) time.Time {
-		return time.Date(y, mo, d, h, mi, s, ns, JST)
+		return time.Date(y, mo, d, h, mi, s, ns, jst.Zone)
 	}
 	cases := []struct {
 		in, layout string

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/transform"
 
 	"mimamori/config"
+	"mimamori/internal/jst"
 )
 
 // fuzzMappings are the preset mappings and a few odd ones ($. paths,
@@ -95,7 +96,7 @@ func thread5chHTML(tb testing.TB) []byte {
 	for _, c := range th.Comments {
 		n := fmt.Sprint(c[0])
 		epoch, _ := json.Number(fmt.Sprint(c[3])).Int64()
-		at := time.Unix(epoch, 0).In(JST)
+		at := time.Unix(epoch, 0).In(jst.Zone)
 		fmt.Fprintf(&b, `<div class="post" id="%s" data-date="NG" data-userid="ID:%s" data-id="%s"><div class="meta"><span class="number">%s</span>`+
 			`<span class="name"><b>%s</b></span><span class="date">%s</span><span class="uid">ID:%s</span></div>`+
 			`<div class="message"><span class="escaped">%s</span></div></div><br>`,

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/text/transform"
 
 	"mimamori/config"
+	"mimamori/internal/jst"
 	"mimamori/mention"
 )
 
@@ -247,7 +248,7 @@ func jsonTime(v gjson.Result, layout string) (time.Time, bool) {
 			f /= 1000
 		}
 		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)).In(JST), true
+		return time.Unix(sec, int64((f-float64(sec))*1e9)).In(jst.Zone), true
 	}
 	if v.Type == gjson.Number && layout == "" {
 		f := v.Float()
@@ -258,7 +259,7 @@ func jsonTime(v gjson.Result, layout string) (time.Time, bool) {
 			f /= 1000
 		}
 		sec := int64(f)
-		return time.Unix(sec, int64((f-float64(sec))*1e9)).In(JST), true
+		return time.Unix(sec, int64((f-float64(sec))*1e9)).In(jst.Zone), true
 	}
 	return parseTime(v.String(), layout)
 }

@@ -23,6 +23,7 @@ import (
 
 	"mimamori/config"
 	"mimamori/crawler/fetch"
+	"mimamori/internal/jst"
 	"mimamori/mention"
 )
 
@@ -85,7 +86,7 @@ func TestJSONCursorPagination(t *testing.T) {
 		t.Fatalf("%d posts, %v", len(posts), err)
 	}
 	checkPost(t, 0, posts[0], post{permalink: s.URL + "/p/3", author: "a", text: "サンプル社は詐欺",
-		published: time.Date(2024, 5, 1, 12, 0, 0, 0, JST)})
+		published: time.Date(2024, 5, 1, 12, 0, 0, 0, jst.Zone)})
 	// No permalink: the source URL with the id as fragment, stable across cursors.
 	checkPost(t, 1, posts[1], post{permalink: s.URL + "/api/items?q=%E3%82%B5#1", author: "c", text: "普通",
 		published: time.Unix(1714532400, 0)})
@@ -122,7 +123,7 @@ func TestJSONSecretStaysHome(t *testing.T) {
 	})
 	src := jsonSource(s.URL+"/api", config.JSONMapping{Items: "items", Text: "t", NextURL: "next", Error: "nothing"})
 	src.Auth = config.SourceAuth{Type: config.AuthHeader, Header: "X-Api-Key", Env: "TEST_API_KEY"}
-	if _, err := NewSource(crawlerConfig(), src, Options{}); err == nil || !strings.Contains(err.Error(), "TEST_API_KEY is not set") {
+	if _, err := newTestSource(crawlerConfig(), src, Options{}); err == nil || !strings.Contains(err.Error(), "TEST_API_KEY is not set") {
 		t.Fatalf("missing secret: %v", err)
 	}
 	t.Setenv("TEST_API_KEY", secret)
@@ -174,7 +175,7 @@ func TestConditionalGet(t *testing.T) {
 	})
 	reg := prometheus.NewRegistry()
 	state := NewMemoryState()
-	src, err := NewSource(crawlerConfig(), config.Source{ID: "news", Kind: config.SourceFeed, URL: s.URL + "/rss", AllowPrivate: true},
+	src, err := newTestSource(crawlerConfig(), config.Source{ID: "news", Kind: config.SourceFeed, URL: s.URL + "/rss", AllowPrivate: true},
 		Options{State: state, Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
@@ -236,7 +237,7 @@ func TestSchedulerCommitsOnlyAcceptedPosts(t *testing.T) {
 		fmt.Fprint(w, `[{"id":"7","t":"a"},{"id":"9","t":"b"}]`)
 	})
 	state := NewMemoryState()
-	src, err := NewSource(crawlerConfig(), jsonSource(s.URL+"/api", config.JSONMapping{Text: "t", ID: "id", Incremental: true}), Options{State: state})
+	src, err := newTestSource(crawlerConfig(), jsonSource(s.URL+"/api", config.JSONMapping{Text: "t", ID: "id", Incremental: true}), Options{State: state})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -279,7 +280,7 @@ func TestBackoff(t *testing.T) {
 	state := NewMemoryState()
 	hosts := NewHostLimiter(1)
 	src := jsonSource(s.URL+"/api", config.JSONMapping{Text: "t"})
-	a, _ := NewSource(crawlerConfig(), src, Options{State: state, Hosts: hosts})
+	a, _ := newTestSource(crawlerConfig(), src, Options{State: state, Hosts: hosts})
 	_, err := runOnce(t, a)
 	var bo *BackoffError
 	var se *StatusError
@@ -292,7 +293,7 @@ func TestBackoff(t *testing.T) {
 	if !strings.Contains(err.Error(), "HTTP status 503 Service Unavailable: maintenance; backing off until") {
 		t.Errorf("error text %q", err)
 	}
-	restarted, _ := NewSource(crawlerConfig(), src, Options{State: state})
+	restarted, _ := newTestSource(crawlerConfig(), src, Options{State: state})
 	if !restarted.NotBefore().Equal(a.NotBefore()) {
 		t.Errorf("restart forgot the back-off: %v vs %v", restarted.NotBefore(), a.NotBefore())
 	}
@@ -308,7 +309,7 @@ func TestBackoff(t *testing.T) {
 	}
 
 	status, retry = http.StatusTooManyRequests, ""
-	fresh, _ := NewSource(crawlerConfig(), src, Options{})
+	fresh, _ := newTestSource(crawlerConfig(), src, Options{})
 	runOnce(t, fresh)
 	if d := time.Until(fresh.NotBefore()); d < 55*time.Second || d > time.Minute {
 		t.Errorf("first 429 without Retry-After: wait %v, want 1m", d)
@@ -322,7 +323,7 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("second 429 in a row: wait %v, want 2m", d)
 	}
 	status, retry = http.StatusTooManyRequests, time.Now().Add(90*time.Second).UTC().Format(http.TimeFormat)
-	dated, _ := NewSource(crawlerConfig(), src, Options{})
+	dated, _ := newTestSource(crawlerConfig(), src, Options{})
 	runOnce(t, dated)
 	if d := time.Until(dated.NotBefore()); d < 85*time.Second || d > 91*time.Second {
 		t.Errorf("Retry-After date: wait %v", d)
@@ -458,7 +459,7 @@ func TestXPathSelectors(t *testing.T) {
 	for i := range css {
 		checkPost(t, i, xp[i], post{permalink: css[i].Permalink, author: css[i].Author, text: css[i].Text, published: css[i].Published})
 	}
-	if _, err := NewSource(crawlerConfig(), config.Source{ID: "x", Kind: "html", URL: s.URL, HTML: config.HTMLSelectors{Item: "//div[", Text: "."}}, Options{}); err == nil ||
+	if _, err := newTestSource(crawlerConfig(), config.Source{ID: "x", Kind: "html", URL: s.URL, HTML: config.HTMLSelectors{Item: "//div[", Text: "."}}, Options{}); err == nil ||
 		!strings.Contains(err.Error(), `html.item: bad selector "//div["`) {
 		t.Errorf("bad XPath: %v", err)
 	}
@@ -599,7 +600,7 @@ func TestFailingHook(t *testing.T) {
 	}
 	src := jsonSource(s.URL+"/api", config.JSONMapping{Text: "t"})
 	src.AlertAfter = time.Hour
-	a, _ := NewSource(crawlerConfig(), src, opts)
+	a, _ := newTestSource(crawlerConfig(), src, opts)
 	for _, at := range []time.Duration{0, 30 * time.Minute, 61 * time.Minute, 2 * time.Hour} {
 		now = time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC).Add(at)
 		runOnce(t, a)
@@ -615,7 +616,7 @@ func TestFailingHook(t *testing.T) {
 		t.Errorf("errors metric %v", n)
 	}
 	// Restart: the streak and its report are remembered.
-	b, _ := NewSource(crawlerConfig(), src, opts)
+	b, _ := newTestSource(crawlerConfig(), src, opts)
 	now = start.Add(3 * time.Hour)
 	runOnce(t, b)
 	if len(failing) != 1 {
@@ -654,7 +655,7 @@ func TestMetricsShared(t *testing.T) {
 	cfg := crawlerConfig()
 	a, b := htmlSource(s.URL+"/thread"), htmlSource(s.URL+"/thread")
 	b.ID = "forum-2"
-	runners, err := NewSources(cfg, []config.Source{a, b}, Options{Registerer: reg})
+	runners, err := newTestSources(cfg, []config.Source{a, b}, Options{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,7 +706,7 @@ func TestHostPoliteness(t *testing.T) {
 		src.ID, src.MaxPages = id, 3
 		srcs = append(srcs, src)
 	}
-	runners, err := NewSources(cfg, srcs, Options{})
+	runners, err := newTestSources(cfg, srcs, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -836,7 +837,7 @@ func TestConfigValidation(t *testing.T) {
 
 // TestCronSource: a source with a cron expression has a cron schedule.
 func TestCronSource(t *testing.T) {
-	src, err := NewSource(crawlerConfig(), config.Source{ID: "c", Kind: "feed", URL: "https://a.example/", Cron: "*/20 * * * *"}, Options{})
+	src, err := newTestSource(crawlerConfig(), config.Source{ID: "c", Kind: "feed", URL: "https://a.example/", Cron: "*/20 * * * *"}, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

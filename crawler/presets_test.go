@@ -21,6 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"mimamori/config"
+	"mimamori/internal/jst"
 	"mimamori/mention"
 )
 
@@ -79,7 +80,7 @@ func presetSources(t *testing.T, file string, srv *httptest.Server) map[string]c
 // the Scheduler does after an accepting handler.
 func runSource(t *testing.T, src config.Source, opts Options) ([]mention.Post, error) {
 	t.Helper()
-	s, err := NewSource(crawlerConfig(), src, opts)
+	s, err := newTestSource(crawlerConfig(), src, opts)
 	if err != nil {
 		t.Fatalf("NewSource: %v", err)
 	}
@@ -159,7 +160,7 @@ func Test5chJSONPreset(t *testing.T) {
 	})
 	src := presetSources(t, "5ch-thread.yaml", s.Server)["5ch-egg-applism-1517988732"]
 	state := NewMemoryState()
-	source, err := NewSource(crawlerConfig(), src, Options{State: state})
+	source, err := newTestSource(crawlerConfig(), src, Options{State: state})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +252,7 @@ func Test5chHTMLPreset(t *testing.T) {
 	}
 	thread := s.URL + "/test/read.cgi/applism/1517988732/"
 	checkPost(t, 0, got[2], post{permalink: thread + "#3", author: "名無しさん＠お腹いっぱい。",
-		text: "レス3の本文\n二行目", published: time.Date(2018, 2, 7, 16, 32, 3, 120_000_000, JST)})
+		text: "レス3の本文\n二行目", published: time.Date(2018, 2, 7, 16, 32, 3, 120_000_000, jst.Zone)})
 	posts = 5
 	got, err = runSource(t, src, Options{State: state})
 	if err != nil || len(got) != 2 || got[0].Permalink != thread+"#4" || got[1].Permalink != thread+"#5" {
@@ -329,7 +330,7 @@ func TestMastodonPresets(t *testing.T) {
 	}
 
 	searchSrc := srcs["mastodon-social-search-sample"]
-	if _, err := NewSource(crawlerConfig(), searchSrc, Options{}); err == nil || !strings.Contains(err.Error(), "MASTODON_ACCESS_TOKEN is not set") {
+	if _, err := newTestSource(crawlerConfig(), searchSrc, Options{}); err == nil || !strings.Contains(err.Error(), "MASTODON_ACCESS_TOKEN is not set") {
 		t.Errorf("missing token: %v", err)
 	}
 	t.Setenv("MASTODON_ACCESS_TOKEN", "wrong-token-999")
@@ -409,7 +410,7 @@ func TestBlueskyPreset(t *testing.T) {
 		t.Errorf("400: %v", err)
 	}
 	mode = "429"
-	source, _ := NewSource(crawlerConfig(), src, Options{})
+	source, _ := newTestSource(crawlerConfig(), src, Options{})
 	_, err = runOnce(t, source)
 	var bo *BackoffError
 	if !errors.As(err, &bo) || bo.Until.Before(time.Now().Add(290*time.Second)) || bo.Until.After(time.Now().Add(301*time.Second)) {
@@ -460,10 +461,10 @@ func TestRedditPreset(t *testing.T) {
 		author:    "news_bot_jp", title: "サンプル社、新サービスの障害を謝罪", text: "サンプル社、新サービスの障害を謝罪",
 		published: time.Unix(1714557600, 0)})
 	limited = true
-	source, _ := NewSource(crawlerConfig(), src, Options{})
+	source, _ := newTestSource(crawlerConfig(), src, Options{})
 	_, err = runOnce(t, source)
 	var bo *BackoffError
-	if !errors.As(err, &bo) || bo.Until.Sub(time.Now()) < 400*time.Second || bo.Until.Sub(time.Now()) > 413*time.Second {
+	if !errors.As(err, &bo) || time.Until(bo.Until) < 400*time.Second || time.Until(bo.Until) > 413*time.Second {
 		t.Errorf("429: %v", err)
 	}
 	if !strings.Contains(err.Error(), "HTTP status 429 Too Many Requests: Too Many Requests") {
@@ -589,7 +590,7 @@ func TestXPreset(t *testing.T) {
 	mode = "429"
 	_, err = runSource(t, src, Options{State: state})
 	var bo *BackoffError
-	if !errors.As(err, &bo) || bo.Until.Sub(time.Now()) < 14*time.Minute {
+	if !errors.As(err, &bo) || time.Until(bo.Until) < 14*time.Minute {
 		t.Errorf("429: %v", err)
 	}
 }
@@ -638,7 +639,7 @@ func TestHatenaPresets(t *testing.T) {
 	}
 	checkPost(t, 1, posts[1], post{
 		permalink: "https://b.hatena.ne.jp/entry/4749651293418237378/comment/hatena_user3", author: "hatena_user3",
-		text: "社長も社員も全員クズ。燃やしてしまえ", published: time.Date(2024, 5, 1, 12, 50, 0, 0, JST)})
+		text: "社長も社員も全員クズ。燃やしてしまえ", published: time.Date(2024, 5, 1, 12, 50, 0, 0, jst.Zone)})
 	body = []byte("null")
 	if posts, err := runSource(t, srcs["hatena-bookmark-comments-sample"], Options{}); err != nil || len(posts) != 0 {
 		t.Errorf("null: %d posts, %v", len(posts), err)
@@ -649,7 +650,7 @@ func TestHatenaPresets(t *testing.T) {
 	}
 	checkPost(t, 0, posts[0], post{
 		permalink: "https://anond.hatelabo.jp/20240501120000", title: "サンプル社で働いてたけど質問ある？",
-		text: "窓口の鈴木って人がとにかく無能で……", published: time.Date(2024, 5, 1, 12, 0, 0, 0, JST)})
+		text: "窓口の鈴木って人がとにかく無能で……", published: time.Date(2024, 5, 1, 12, 0, 0, 0, jst.Zone)})
 }
 
 // TestPresetsAllLoad: every preset file decodes and validates, and every
@@ -667,7 +668,7 @@ func TestPresetsAllLoad(t *testing.T) {
 	n := 0
 	for _, f := range files {
 		for id, src := range presetSources(t, filepath.Base(f), srv) {
-			if _, err := NewSource(crawlerConfig(), src, Options{}); err != nil {
+			if _, err := newTestSource(crawlerConfig(), src, Options{}); err != nil {
 				t.Errorf("%s: %s: %v", filepath.Base(f), id, err)
 			}
 			n++

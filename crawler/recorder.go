@@ -83,12 +83,6 @@ func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, nil
 }
 
-func (r *recorder) peek() *exchange {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.last
-}
-
 func (r *recorder) take() *exchange {
 	r.mu.Lock()
 	defer r.mu.Unlock()

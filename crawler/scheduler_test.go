@@ -308,7 +308,7 @@ func TestNewSchedulerRejects(t *testing.T) {
 func TestSchedulerWithSource(t *testing.T) {
 	s := newSite(t, "")
 	s.serveThread(t)
-	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/thread"), Options{})
+	src, err := newTestSource(crawlerConfig(), htmlSource(s.URL+"/thread"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,10 +47,6 @@ const (
 	firstBackoff = time.Minute
 )
 
-// fetchOptionsHook lets tests adjust the fetch options of every source
-// (the SSRF safety net). Never set outside tests.
-var fetchOptionsHook func(*fetch.Options)
-
 var errCrawlDelayTooLong = fmt.Errorf("robots.txt Crawl-delay longer than %s", maxCrawlDelayWait)
 
 // Batch is the result of one pass.
@@ -108,6 +104,10 @@ type Options struct {
 	OnRecovered func(sourceID string, since time.Time)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// AfterGuard, when set, is asked after the SSRF guard allowed a
+	// connection and may still refuse it (the tests' loopback-only safety
+	// net).
+	AfterGuard func(network, address string) error
 }
 
 // Source crawls one configured source. Each Run is an independent pass
@@ -308,9 +308,7 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Sour
 		AllowPrivate:          src.AllowPrivate,
 		AllowHosts:            src.AllowHosts,
 	}
-	if fetchOptionsHook != nil {
-		fetchOptionsHook(&s.fetchOpts)
-	}
+	s.fetchOpts.AfterGuard = opts.AfterGuard
 	s.transport = fetch.NewTransport(s.fetchOpts)
 	s.robotsClient = &http.Client{
 		Transport:     s.transport,

@@ -22,6 +22,7 @@ import (
 
 	"mimamori/config"
 	"mimamori/crawler/fetch"
+	"mimamori/internal/jst"
 	"mimamori/mention"
 )
 
@@ -126,7 +127,7 @@ func htmlSource(url string) config.Source {
 
 func run(t *testing.T, cfg config.CrawlerConfig, src config.Source) ([]mention.Post, error) {
 	t.Helper()
-	s, err := NewSource(cfg, src, Options{})
+	s, err := newTestSource(cfg, src, Options{})
 	if err != nil {
 		t.Fatalf("NewSource: %v", err)
 	}
@@ -149,28 +150,28 @@ func TestHTMLThreadPagination(t *testing.T) {
 			Permalink: base + "/biz/1714520000/1",
 			Author:    "名無しさん@お腹いっぱい。",
 			// From the datetime attribute.
-			Published: time.Date(2024, 5, 1, 12, 34, 56, 0, JST),
+			Published: time.Date(2024, 5, 1, 12, 34, 56, 0, jst.Zone),
 			Text:      "サンプル社の新しいアプリ、使いにくい。\nサポートの返信も遅いし改善してほしい。",
 		},
 		{
 			Permalink: base + "/biz/1714520000/2",
 			Author:    "名無しさん@お腹いっぱい。",
 			// Text form with a weekday and hundredths, no zone: JST.
-			Published: time.Date(2024, 5, 1, 12, 40, 3, 110_000_000, JST),
+			Published: time.Date(2024, 5, 1, 12, 40, 3, 110_000_000, jst.Zone),
 			Text:      ">>1\n窓口の田中ってやつ無能すぎ。\n絶対に許さない。",
 		},
 		// res3 has an empty message (only a script): skipped.
 		{
 			Permalink: base + "/biz/1714520000/4",
 			Author:    "元社員　◆Xy12abCdEf",
-			Published: time.Date(2024, 5, 2, 9, 15, 0, 0, JST),
+			Published: time.Date(2024, 5, 2, 9, 15, 0, 0, jst.Zone),
 			Text:      "サンプル社は詐欺会社。\nみんなで抗議電話を殺到させよう。",
 		},
 		{
 			// No permalink anchor: page URL + "#" + item id.
 			Permalink: base + "/thread?page=2#res5",
 			Author:    "名無しさん@お腹いっぱい。",
-			Published: time.Date(2024, 5, 2, 10, 0, 0, 0, JST),
+			Published: time.Date(2024, 5, 2, 10, 0, 0, 0, jst.Zone),
 			Text:      "対応が遅いのは確かだけど、言い過ぎでは？",
 		},
 	}
@@ -429,11 +430,11 @@ func TestFeeds(t *testing.T) {
 		{"rss 2.0", "/rss", []post{
 			{"https://news.example.jp/articles/2024/05/02/001", "経済部 山田記者", "株式会社サンプル、新サービスを発表",
 				"株式会社サンプルは2日、新サービスを発表した。\n提供開始は6月の予定。",
-				time.Date(2024, 5, 2, 9, 30, 0, 0, JST)},
+				time.Date(2024, 5, 2, 9, 30, 0, 0, jst.Zone)},
 			// A relative link resolves against the feed URL.
 			{"{URL}/articles/2024/05/02/002", "", "サンプル社の窓口対応に批判の声",
 				"SNS上では「対応が遅い」との声が相次いでいる。",
-				time.Date(2024, 5, 2, 10, 0, 0, 0, JST)},
+				time.Date(2024, 5, 2, 10, 0, 0, 0, jst.Zone)},
 			// No link: the GUID, as a fragment of the feed URL; a
 			// headline-only item gets its title as text.
 			{"{URL}/rss#news-2024-05-02-003", "", "【速報】サンプル社、記者会見へ", "【速報】サンプル社、記者会見へ", time.Time{}},
@@ -441,15 +442,15 @@ func TestFeeds(t *testing.T) {
 		{"atom", "/atom", []post{
 			{"{URL}/user1/entry/2024/05/03/210000", "user1", "サンプル社に問い合わせた話",
 				"電話したら30分待たされた。\n担当の鈴木さんは丁寧だった。",
-				time.Date(2024, 5, 3, 21, 0, 0, 0, JST)},
+				time.Date(2024, 5, 3, 21, 0, 0, 0, jst.Zone)},
 			// Updated when there is no published.
 			{"https://blog.example.jp/user1/entry/2024/05/04/080000", "user1（追記）", "続・サンプル社",
-				"金返せ。誠意を見せろ。", time.Date(2024, 5, 4, 8, 0, 0, 0, JST)},
+				"金返せ。誠意を見せろ。", time.Date(2024, 5, 4, 8, 0, 0, 0, jst.Zone)},
 		}},
 		{"json feed", "/feed.json", []post{
 			{"https://reviews.example.jp/shops/sample/reviews/1001", "たろう", "★1 最悪の対応",
-				"店員の態度が悪い。\n二度と行かない。", time.Date(2024, 5, 5, 18, 20, 0, 0, JST)},
-			{"{URL}/feed.json#r-1002", "", "", "普通に良かったです。", time.Date(2024, 5, 6, 9, 0, 0, 0, JST)},
+				"店員の態度が悪い。\n二度と行かない。", time.Date(2024, 5, 5, 18, 20, 0, 0, jst.Zone)},
+			{"{URL}/feed.json#r-1002", "", "", "普通に良かったです。", time.Date(2024, 5, 6, 9, 0, 0, 0, jst.Zone)},
 		}},
 	}
 	for _, c := range cases {
@@ -636,7 +637,7 @@ func TestCrawlDelay(t *testing.T) {
 func TestRobotsCachedPerPass(t *testing.T) {
 	s := newSite(t, "User-agent: *\nAllow: /\n")
 	s.serveThread(t)
-	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/thread"), Options{})
+	src, err := newTestSource(crawlerConfig(), htmlSource(s.URL+"/thread"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -691,7 +692,7 @@ func TestContextCancelled(t *testing.T) {
 		}
 	})
 	defer close(release)
-	src, err := NewSource(crawlerConfig(), htmlSource(s.URL+"/slow"), Options{})
+	src, err := newTestSource(crawlerConfig(), htmlSource(s.URL+"/slow"), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -721,7 +722,7 @@ func TestNewSourceValidation(t *testing.T) {
 		{"bad selector", config.Source{ID: "x", Kind: "html", URL: "https://a.example/", HTML: config.HTMLSelectors{Item: "div", Text: "p[["}}, "html.text: bad selector"},
 	}
 	for _, c := range cases {
-		_, err := NewSource(crawlerConfig(), c.src, Options{})
+		_, err := newTestSource(crawlerConfig(), c.src, Options{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}

@@ -6,11 +6,9 @@ import (
 	"time"
 
 	"golang.org/x/text/unicode/norm"
-)
 
-// JST is the zone of times written without one. A fixed zone, so no tzdata
-// is needed.
-var JST = time.FixedZone("JST", 9*3600)
+	"mimamori/internal/jst"
+)
 
 // commonLayouts are tried, in order, when a source names no layout (and
 // after it when the named one fails). Zone-less ones are read as JST.
@@ -60,13 +58,13 @@ func parseTime(s, layout string) (t time.Time, ok bool) {
 		return time.Time{}, false
 	}
 	if layout != "" {
-		if t, err := time.ParseInLocation(layout, s, JST); err == nil {
+		if t, err := time.ParseInLocation(layout, s, jst.Zone); err == nil {
 			return t, true
 		}
 	}
 	s = strings.TrimSpace(weekdayRe.ReplaceAllString(s, " "))
 	for _, l := range commonLayouts {
-		if t, err := time.ParseInLocation(l, s, JST); err == nil {
+		if t, err := time.ParseInLocation(l, s, jst.Zone); err == nil {
 			return t, true
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"mimamori/internal/jst"
 )
 
 // Post is one sample post.
@@ -35,11 +37,9 @@ type Site struct {
 	failNext map[string]int
 }
 
-var jst = time.FixedZone("JST", 9*3600)
-
 // NewSite returns a site with the default sample posts.
 func NewSite() *Site {
-	base := time.Date(2026, 11, 20, 9, 0, 0, 0, jst)
+	base := time.Date(2026, 11, 20, 9, 0, 0, 0, jst.Zone)
 	at := func(h int) time.Time { return base.Add(time.Duration(h) * time.Hour) }
 	s := &Site{perPage: 4, hits: map[string]int{}, failNext: map[string]int{}}
 	s.thread = []Post{
@@ -63,7 +63,7 @@ func NewSite() *Site {
 func (s *Site) AddThreadPost(author, text string, alertable bool) Post {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := Post{ID: len(s.thread) + 1, Author: author, Time: time.Now().In(jst).Truncate(time.Second), Text: text, Alertable: alertable}
+	p := Post{ID: len(s.thread) + 1, Author: author, Time: time.Now().In(jst.Zone).Truncate(time.Second), Text: text, Alertable: alertable}
 	s.thread = append(s.thread, p)
 	return p
 }

@@ -240,8 +240,3 @@ func (a *automaton) emit(dst []acMatch, st uint32, end, lo, hi int) []acMatch {
 	}
 	return dst
 }
-
-// memory returns the automaton's table size in bytes.
-func (a *automaton) memory() int {
-	return len(a.trans)*4 + len(a.outIdx)*4 + len(a.outs)*4 + len(a.plen)*4
-}

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"mimamori/internal/jst"
 )
 
 // CoverName is the Japanese cover sheet of an export.
@@ -239,7 +241,7 @@ func jaTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.In(jst).Format("2006年01月02日 15時04分05秒 JST") + "（" + t.UTC().Format("2006-01-02T15:04:05Z") + " UTC）"
+	return t.In(jst.Zone).Format("2006年01月02日 15時04分05秒 JST") + "（" + t.UTC().Format("2006-01-02T15:04:05Z") + " UTC）"
 }
 
 func coverSheet(man Manifest, vr Report, tok []byte, related []relatedBundle, o ExportOptions) string {

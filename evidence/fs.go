@@ -70,10 +70,6 @@ func writeFileWith(open openFunc, path string, data []byte, perm os.FileMode) (s
 	return hex.EncodeToString(sum[:]), nil
 }
 
-func writeFile(path string, data []byte) (string, error) {
-	return writeFileWith(osOpen, path, data, 0o440)
-}
-
 // syncDir fsyncs dir and every folder below it.
 func syncDir(dir string) error {
 	return filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {

@@ -29,6 +29,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"mimamori/internal/chromium"
+	"mimamori/internal/jst"
 )
 
 // Rendered files of a bundle.
@@ -396,13 +397,8 @@ func stack(bandPNG, shotPNG []byte) ([]byte, int, error) {
 	return buf.Bytes(), bb.Dy(), nil
 }
 
-var jst = time.FixedZone("JST", 9*3600)
-
-// JST is Japan Standard Time (UTC+9), used in cover sheets and bands.
-var JST = jst
-
 func timeLine(t time.Time) string {
-	return t.In(jst).Format("2006-01-02 15:04:05 JST") + "  (" + t.UTC().Format("2006-01-02 15:04:05 UTC") + ")"
+	return t.In(jst.Zone).Format("2006-01-02 15:04:05 JST") + "  (" + t.UTC().Format("2006-01-02 15:04:05 UTC") + ")"
 }
 
 // bandHTML is the header band: URL and capture time in JST and UTC. It is

@@ -9,17 +9,17 @@ import (
 	"crypto/x509"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
 	"math/big"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/digitorus/pkcs7"
 	"github.com/digitorus/timestamp"
+
+	"mimamori/internal/pemcert"
 )
 
 // TimestampName is the RFC 3161 token file of a bundle. It is an addendum:
@@ -58,30 +58,9 @@ type TokenInfo struct {
 
 // LoadCAFile reads PEM certificates into a pool.
 func LoadCAFile(path string) (*x509.CertPool, error) {
-	data, err := os.ReadFile(path)
+	pool, err := pemcert.Pool(path)
 	if err != nil {
 		return nil, fmt.Errorf("TSA CA file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	n := 0
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("TSA CA file %s: %w", path, err)
-		}
-		pool.AddCert(c)
-		n++
-	}
-	if n == 0 {
-		return nil, fmt.Errorf("TSA CA file %s: no PEM certificate found", path)
 	}
 	return pool, nil
 }

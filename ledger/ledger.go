@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -121,6 +122,12 @@ CREATE TABLE IF NOT EXISTS crawl_state (
 	PRIMARY KEY (source_id, key)
 );
 `
+
+// FileName is the ledger's file inside the data directory.
+const FileName = "mimamori.db"
+
+// OpenDir opens (creating if needed) the ledger of the data directory dir.
+func OpenDir(dir string) (*Ledger, error) { return Open(filepath.Join(dir, FileName)) }
 
 // Open opens (creating if needed) the ledger file at path.
 func Open(path string) (*Ledger, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -408,22 +409,13 @@ func (s Silence) Matches(m *mention.Mention, t time.Time) bool {
 	if s.SourceID != "" && s.SourceID != m.SourceID {
 		return false
 	}
-	if s.Target != "" && !contains(m.Targets, s.Target) {
+	if s.Target != "" && !slices.Contains(m.Targets, s.Target) {
 		return false
 	}
-	if s.Category != "" && !contains(m.Categories, s.Category) {
+	if s.Category != "" && !slices.Contains(m.Categories, s.Category) {
 		return false
 	}
 	return s.Author != "" || s.Site != "" || s.SourceID != "" || s.Target != "" || s.Category != ""
-}
-
-func contains(xs []string, x string) bool {
-	for _, y := range xs {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // AddSilence stores a silence.

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
@@ -23,6 +22,7 @@ import (
 	"mimamori/crawler"
 	"mimamori/evidence"
 	"mimamori/index"
+	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -103,7 +103,7 @@ func New(opts Options) (*Monitor, error) {
 	if now == nil {
 		now = time.Now
 	}
-	l, err := ledger.Open(filepath.Join(cfg.DataDir, "mimamori.db"))
+	l, err := ledger.OpenDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -232,7 +232,7 @@ func (m *Monitor) sourceFailing(sourceID string, since time.Time, lastErr error)
 	defer cancel()
 	now := m.now()
 	title := fmt.Sprintf("ソース %s が %s から失敗し続けています / source failing since %s", sourceID,
-		since.In(alert.JST).Format("2006-01-02 15:04 JST"), since.UTC().Format(time.RFC3339))
+		since.In(jst.Zone).Format("2006-01-02 15:04 JST"), since.UTC().Format(time.RFC3339))
 	detail := fmt.Sprintf("source: %s\nlast error: %v\n\nサイトの改修、認証情報の失効、ブロックなどが考えられます。"+
 		"この間の投稿は収集されていません。設定を確認し、mimamori crawl --once で確認してください。", sourceID, lastErr)
 	if err := alert.OperatorAlert(ctx, m.ledger, "source-failing:"+sourceID, title, detail, now, 24*time.Hour); err != nil {

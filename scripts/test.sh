@@ -3,6 +3,7 @@
 # starts everything the tests talk to, runs every test, and stops it all:
 #   - mailpit, a real SMTP server (Go module proxy, built once into the cache)
 #   - a real single-node Elasticsearch (scripts/es-node.sh, Maven Central)
+#   - staticcheck (pinned, Go module proxy), run beside go vet
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run E2E -v).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,8 +41,16 @@ if [ ! -x "$MIMAMORI_CACHE/bin/mailpit-$MAILPIT_VERSION" ]; then
 fi
 export MIMAMORI_MAILPIT="$MIMAMORI_CACHE/bin/mailpit-$MAILPIT_VERSION"
 
-echo "test.sh: go vet" >&2
+STATICCHECK_VERSION=v0.8.2
+if [ ! -x "$MIMAMORI_CACHE/bin/staticcheck-$STATICCHECK_VERSION" ]; then
+	echo "test.sh: installing staticcheck $STATICCHECK_VERSION" >&2
+	GOBIN="$MIMAMORI_CACHE/bin" go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+	mv "$MIMAMORI_CACHE/bin/staticcheck" "$MIMAMORI_CACHE/bin/staticcheck-$STATICCHECK_VERSION"
+fi
+
+echo "test.sh: go vet, staticcheck" >&2
 go vet ./...
+"$MIMAMORI_CACHE/bin/staticcheck-$STATICCHECK_VERSION" ./...
 
 # The end-to-end tests stop and restart the shared Elasticsearch node (the
 # outage test), so they run after the other packages, not beside them.

@@ -4,13 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"mimamori/alert"
+	"mimamori/internal/jst"
 	"mimamori/ledger"
 )
 
@@ -19,7 +19,7 @@ func openLedger(cmd *cobra.Command) (*ledger.Ledger, func(), error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	l, err := ledger.Open(filepath.Join(cfg.DataDir, "mimamori.db"))
+	l, err := ledger.OpenDir(cfg.DataDir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -50,7 +50,7 @@ func alertsCmd() *cobra.Command {
 					return err
 				}
 				fmt.Printf("%-8s %-10s %-9s %3d alert(s)  attempts %d  created %s  %s\n", n.State, n.Route, n.Kind, len(full.Alerts),
-					n.Attempts, n.Created.In(alert.JST).Format("2006-01-02 15:04"), n.ID)
+					n.Attempts, n.Created.In(jst.Zone).Format("2006-01-02 15:04"), n.ID)
 				if n.LastError != "" {
 					fmt.Printf("         last error: %s\n", n.LastError)
 				}
@@ -167,7 +167,7 @@ func silenceCmd() *cobra.Command {
 			if err := l.AddSilence(cmd.Context(), s); err != nil {
 				return err
 			}
-			fmt.Printf("%s until %s\n", s.ID, s.Expires.In(alert.JST).Format("2006-01-02 15:04 JST"))
+			fmt.Printf("%s until %s\n", s.ID, s.Expires.In(jst.Zone).Format("2006-01-02 15:04 JST"))
 			return nil
 		},
 	}
@@ -196,7 +196,7 @@ func silenceCmd() *cobra.Command {
 						m = append(m, k+"="+v)
 					}
 				}
-				fmt.Printf("%s  until %s  %s  %s\n", s.ID, s.Expires.In(alert.JST).Format("2006-01-02 15:04"), strings.Join(m, " "), s.Comment)
+				fmt.Printf("%s  until %s  %s  %s\n", s.ID, s.Expires.In(jst.Zone).Format("2006-01-02 15:04"), strings.Join(m, " "), s.Comment)
 			}
 			return nil
 		},

@@ -13,6 +13,7 @@ import (
 
 	"mimamori/config"
 	"mimamori/evidence"
+	"mimamori/internal/jst"
 	"mimamori/monitor"
 )
 
@@ -177,7 +178,7 @@ func printReport(r evidence.Report) {
 		if t.ChainVerified {
 			ca = "TSA certificate chains to the configured CA"
 		}
-		fmt.Printf("  timestamp %s (%s) by %s, serial %s; %s\n", t.Time.In(evidence.JST).Format("2006-01-02 15:04:05 JST"),
+		fmt.Printf("  timestamp %s (%s) by %s, serial %s; %s\n", t.Time.In(jst.Zone).Format("2006-01-02 15:04:05 JST"),
 			t.Time.UTC().Format(time.RFC3339), t.TSA, t.Serial, ca)
 	}
 	for _, n := range r.Notes {

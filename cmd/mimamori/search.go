@@ -4,15 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"mimamori/alert"
 	"mimamori/index"
+	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
 	"mimamori/monitor"
@@ -76,7 +75,7 @@ func searchCmd() *cobra.Command {
 			}
 			fmt.Printf("%d of %d mention(s)\n", len(ms), total)
 			for _, m := range ms {
-				fmt.Printf("%s  %s  %-8s %-10s %s  %s\n   %s\n", m.ID, m.FirstSeen.In(alert.JST).Format("2006-01-02 15:04"),
+				fmt.Printf("%s  %s  %-8s %-10s %s  %s\n   %s\n", m.ID, m.FirstSeen.In(jst.Zone).Format("2006-01-02 15:04"),
 					m.Severity, m.Status, strings.Join(m.Categories, ","), m.URL, oneLine(m.Text, 80))
 			}
 			return nil
@@ -101,7 +100,7 @@ func parseWhen(s string) (time.Time, error) {
 		return time.Now().Add(-d), nil
 	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04", "2006-01-02"} {
-		if t, err := time.ParseInLocation(layout, s, alert.JST); err == nil {
+		if t, err := time.ParseInLocation(layout, s, jst.Zone); err == nil {
 			return t, nil
 		}
 	}
@@ -131,7 +130,7 @@ func triageCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := ledger.Open(filepath.Join(cfg.DataDir, "mimamori.db"))
+			l, err := ledger.OpenDir(cfg.DataDir)
 			if err != nil {
 				return err
 			}

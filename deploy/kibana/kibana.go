@@ -21,9 +21,6 @@ import (
 //go:embed mimamori.ndjson
 var ndjson []byte
 
-// NDJSON returns the saved objects file as shipped.
-func NDJSON() []byte { return append([]byte(nil), ndjson...) }
-
 // Object is one saved object.
 type Object struct {
 	Type       string         `json:"type"`

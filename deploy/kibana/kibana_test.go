@@ -141,7 +141,7 @@ func TestImport(t *testing.T) {
 			return
 		}
 		if u, p, ok := r.BasicAuth(); !ok || u != "elastic" || p != "pw" {
-			http.Error(w, `{"statusCode":401}`, 401)
+			http.Error(w, `{"statusCode":401}`, http.StatusUnauthorized)
 			return
 		}
 		f, _, err := r.FormFile("file")
