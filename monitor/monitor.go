@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -87,6 +88,12 @@ type Monitor struct {
 	evidence   *evidence.Store
 
 	metrics *metrics
+
+	// stopTimeout bounds the workers' stop (0: DefaultStopTimeout);
+	// restartBackoff is the first wait before restarting a worker after
+	// a panic (0: 1 s), doubling up to 30 times that.
+	stopTimeout    time.Duration
+	restartBackoff time.Duration
 
 	// evidenceFull and ledgerFull track a full evidence or data disk
 	// (logged on change and summarised, not per failure).
@@ -352,54 +359,84 @@ func (m *Monitor) alertLoop(ctx context.Context, interval time.Duration) {
 }
 
 // Run runs the daemon until ctx is cancelled: sources on their schedules,
-// the indexer and the alert dispatcher. On cancel it lets in-flight passes
-// finish, then indexes and delivers what is due (bounded by 20 s), and
-// returns nil.
+// the indexer, the alert dispatcher, evidence retries, re-checks, index
+// upkeep and the metrics endpoint, as one group of workers (see worker for
+// the panic and restart policy). On cancel every worker gets the stop
+// timeout (DefaultStopTimeout) to finish in-flight work; then Run indexes
+// and delivers what is due (bounded by 20 s) and returns nil. A worker
+// that fails stops the daemon cleanly and Run returns its error; workers
+// that did not stop in time are named in an ErrStopTimeout.
 func (m *Monitor) Run(ctx context.Context) error {
 	m.log.Info("mimamori started", zap.String("version", Version), zap.Int("sources", len(m.cfg.Sources)),
 		zap.Int("targets", len(m.cfg.Targets)), zap.String("data_dir", m.cfg.DataDir), zap.String("alerts_to", m.sender.Name()),
 		zap.String("index", m.cfg.Index.Backend))
+	var ws []worker
 	if m.cfg.Metrics.Listen != "" {
-		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
+		w, err := m.metricsWorker(m.cfg.Metrics.Listen)
 		if err != nil {
 			return err
 		}
-		defer srv.Close()
+		ws = append(ws, w)
 	}
-	var wg sync.WaitGroup
-	var crawlErr error
-	if m.crawler != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			crawlErr = m.crawler.Run(ctx, m.handle)
-		}()
+	ws = append(ws, m.workers()...)
+	sup := supervisor{log: m.log, metrics: m.metrics, stopTimeout: m.stopTimeout,
+		backoffMin: m.restartBackoff, backoffMax: 30 * m.restartBackoff}
+	stuck, err := sup.run(ctx, ws)
+	if slices.Contains(stuck, "alerts") || slices.Contains(stuck, "index") {
+		// The final flush would run beside the stuck drain.
+		m.log.Warn("final delivery skipped: a drain did not stop; alerts and index jobs stay queued for the next start",
+			zap.Strings("stuck", stuck))
+	} else {
+		fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if ferr := m.Flush(fctx); ferr != nil {
+			m.log.Warn("final delivery incomplete; alerts stay queued for the next start", zap.Error(ferr))
+		}
 	}
-	if m.indexer != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); m.indexer.Run(ctx, 2*time.Second) }()
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); m.alertLoop(ctx, 2*time.Second) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); m.maintain(ctx, time.Hour) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); m.evidenceLoop(ctx, m.cfg.EvidenceRetryInterval()) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); m.recheckLoop(ctx) }()
-	<-ctx.Done()
-	m.log.Info("shutting down: finishing in-flight work")
-	wg.Wait()
-	fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := m.Flush(fctx); err != nil {
-		m.log.Warn("final delivery incomplete; alerts stay queued for the next start", zap.Error(err))
+	if err != nil {
+		m.log.Error("mimamori stopped with an error", zap.Error(err))
+		return err
 	}
 	m.log.Info("mimamori stopped")
-	if crawlErr != nil && !errors.Is(crawlErr, context.Canceled) {
-		return crawlErr
-	}
 	return nil
+}
+
+// workers are the daemon's long-running goroutines (without the metrics
+// endpoint). All of them are restarted after a panic: each only repeats
+// work whose state is in the ledger or on disk.
+func (m *Monitor) workers() []worker {
+	var ws []worker
+	if m.crawler != nil {
+		ws = append(ws, worker{name: "crawler", restart: true, run: func(ctx context.Context) error {
+			return m.crawler.Run(ctx, m.handle)
+		}})
+	}
+	if m.indexer != nil {
+		ws = append(ws, worker{name: "index", restart: true, run: func(ctx context.Context) error {
+			m.indexer.Run(ctx, 2*time.Second)
+			return nil
+		}})
+	}
+	ws = append(ws, worker{name: "alerts", restart: true, run: func(ctx context.Context) error {
+		m.alertLoop(ctx, 2*time.Second)
+		return nil
+	}})
+	if m.maintainer != nil {
+		ws = append(ws, worker{name: "index-upkeep", restart: true, run: func(ctx context.Context) error {
+			m.maintain(ctx, time.Hour)
+			return nil
+		}})
+	}
+	ws = append(ws,
+		worker{name: "evidence", restart: true, run: func(ctx context.Context) error {
+			m.evidenceLoop(ctx, m.cfg.EvidenceRetryInterval())
+			return nil
+		}},
+		worker{name: "recheck", restart: true, run: func(ctx context.Context) error {
+			m.recheckLoop(ctx)
+			return nil
+		}})
+	return ws
 }
 
 // deadLetter records a mention the index refused for good.
@@ -508,18 +545,26 @@ func (m *Monitor) maintain(ctx context.Context, every time.Duration) {
 	}
 }
 
-// serveMetrics serves /metrics on addr.
-func (m *Monitor) serveMetrics(addr string) (*http.Server, error) {
+// metricsWorker listens on addr (an error now: a wrong address fails the
+// start) and returns the worker serving /metrics there. It is not
+// restarted: a failing endpoint stops the daemon cleanly.
+func (m *Monitor) metricsWorker(addr string) (worker, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
+		return worker{}, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
 	m.log.Info("metrics endpoint", zap.String("url", "http://"+ln.Addr().String()+"/metrics"))
-	return srv, nil
+	return worker{name: "metrics", run: func(ctx context.Context) error {
+		stop := context.AfterFunc(ctx, func() { srv.Close() })
+		defer stop()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve metrics: %w", err)
+		}
+		return nil
+	}}, nil
 }
 
 // Close closes the ledger and the store, in reverse order of opening.
