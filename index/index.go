@@ -80,3 +80,32 @@ type AlertClaimer interface {
 	// false when another daemon claimed it first.
 	ClaimAlert(ctx context.Context, alertID, by string) (bool, error)
 }
+
+// Maintainer is implemented by stores with periodic upkeep
+// (Elasticsearch: rollover of the write index and retention).
+type Maintainer interface {
+	// Maintain runs one round of upkeep.
+	Maintain(ctx context.Context, now time.Time) error
+}
+
+// DaemonStore is what the monitor daemon requires of an index: a Store
+// that also keeps evidence chain heads. Both backends implement it, and
+// both say so with a compile-time guard, so a dropped method breaks the
+// build instead of silently turning chain-head recording off.
+//
+// Alert claiming (AlertClaimer) and upkeep (Maintainer) stay optional:
+// only a store shared by several daemons claims alerts, and only
+// Elasticsearch has upkeep. The monitor logs at start which of them the
+// store lacks.
+type DaemonStore interface {
+	Store
+	ChainHeadRecorder
+}
+
+// SharedStore is a DaemonStore that several daemons share
+// (Elasticsearch): it claims alerts and has periodic upkeep.
+type SharedStore interface {
+	DaemonStore
+	AlertClaimer
+	Maintainer
+}

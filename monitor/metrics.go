@@ -16,6 +16,11 @@ type metrics struct {
 	alerts      prometheus.Counter
 	passErrors  *prometheus.CounterVec
 	lastSuccess *prometheus.GaugeVec
+	// diskFull is 1 while a store's disk is full (store: evidence, ledger).
+	diskFull         *prometheus.GaugeVec
+	diskFullFailures *prometheus.CounterVec
+	workerPanics     *prometheus.CounterVec
+	workerRestarts   *prometheus.CounterVec
 }
 
 func newMetrics(l *ledger.Ledger) *metrics {
@@ -29,6 +34,14 @@ func newMetrics(l *ledger.Ledger) *metrics {
 			Help: "Source passes that failed, by source."}, []string{"source"}),
 		lastSuccess: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mimamori_source_last_success_timestamp_seconds",
 			Help: "Unix time of the last successful pass of a source."}, []string{"source"}),
+		diskFull: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mimamori_disk_full",
+			Help: "1 while writes of a store (evidence, ledger) fail because its disk is full."}, []string{"store"}),
+		diskFullFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mimamori_disk_full_failures_total",
+			Help: "Writes that failed because the disk was full, by store (evidence, ledger)."}, []string{"store"}),
+		workerPanics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mimamori_worker_panics_total",
+			Help: "Panics recovered in the daemon's workers, by worker."}, []string{"worker"}),
+		workerRestarts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mimamori_worker_restarts_total",
+			Help: "Workers restarted after a panic, by worker."}, []string{"worker"}),
 	}
 	backlog := func() ledger.SpoolStats {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -36,7 +49,7 @@ func newMetrics(l *ledger.Ledger) *metrics {
 		s, _ := l.IndexBacklog(ctx)
 		return s
 	}
-	m.reg.MustRegister(m.posts, m.alerts, m.passErrors, m.lastSuccess,
+	m.reg.MustRegister(m.posts, m.alerts, m.passErrors, m.lastSuccess, m.diskFull, m.diskFullFailures, m.workerPanics, m.workerRestarts,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mimamori_index_spool_jobs",
 			Help: "Mentions waiting in the local spool to be indexed."}, func() float64 { return float64(backlog().Jobs) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "mimamori_index_spool_bytes",

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -49,7 +50,7 @@ type Crawler interface {
 
 // StoreOpener opens the search index for a config (embedded or
 // Elasticsearch).
-type StoreOpener func(ctx context.Context, cfg config.Config, log *zap.Logger) (index.Store, error)
+type StoreOpener func(ctx context.Context, cfg config.Config, log *zap.Logger) (index.DaemonStore, error)
 
 // Options are a monitor's dependencies.
 type Options struct {
@@ -60,7 +61,10 @@ type Options struct {
 	// NewCrawler builds the crawler once the ledger and the metrics
 	// exist, when Crawler is nil.
 	NewCrawler func(deps crawler.Options) (Crawler, error)
-	Store      index.Store
+	// Store is the search index (nil: none). Alert claiming
+	// (index.AlertClaimer) and upkeep (index.Maintainer) are used when the
+	// store has them; New logs which it lacks.
+	Store index.DaemonStore
 	// Sender overrides the alert sender chosen from the config.
 	Sender alert.Sender
 	Now    func() time.Time
@@ -71,7 +75,8 @@ type Monitor struct {
 	cfg        config.Config
 	log        *zap.Logger
 	ledger     *ledger.Ledger
-	store      index.Store
+	store      index.DaemonStore
+	maintainer index.Maintainer // nil: the store has no upkeep
 	crawler    Crawler
 	pipeline   *Pipeline
 	indexer    *Indexer
@@ -83,6 +88,17 @@ type Monitor struct {
 	evidence   *evidence.Store
 
 	metrics *metrics
+
+	// stopTimeout bounds the workers' stop (0: DefaultStopTimeout);
+	// restartBackoff is the first wait before restarting a worker after
+	// a panic (0: 1 s), doubling up to 30 times that.
+	stopTimeout    time.Duration
+	restartBackoff time.Duration
+
+	// evidenceFull and ledgerFull track a full evidence or data disk
+	// (logged on change and summarised, not per failure).
+	evidenceFull *diskFullState
+	ledgerFull   *diskFullState
 
 	lastSpikeCheck time.Time // only the alert loop (or Flush, not concurrently with it) touches it
 
@@ -158,9 +174,8 @@ func New(opts Options) (*Monitor, error) {
 	l.SetPolicy(ledger.Policy{PersistentWindow: esc.PersistentWindow, PersistentThreshold: esc.PersistentThreshold,
 		AnonymousAuthors: esc.AnonymousAuthors})
 	m.router = alert.NewRouter(l, cfg.Alert, targets, now, log)
-	if c, ok := opts.Store.(index.AlertClaimer); ok {
-		host, _ := os.Hostname()
-		m.router.ShareWith(c, fmt.Sprintf("%s:%s", host, cfg.DataDir))
+	if opts.Store != nil {
+		m.useOptionalCapabilities(opts.Store)
 	}
 	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log)
 	if opts.Store != nil {
@@ -172,8 +187,11 @@ func New(opts Options) (*Monitor, error) {
 		sites[s.ID] = s.Site
 		needsJS[s.ID] = s.Kind == "browser"
 	}
+	m.evidenceFull = newDiskFullState("evidence", log, now, m.metrics)
+	m.ledgerFull = newDiskFullState("ledger", log, now, m.metrics)
 	m.pipeline = &Pipeline{ledger: l, detector: opts.Detector, evidence: m.evidence, minSeverity: cfg.Alert.MinSeverity,
-		sites: sites, needsJS: needsJS, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.wakeAlerts}
+		sites: sites, needsJS: needsJS, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.wakeAlerts,
+		evidenceFull: m.evidenceFull, ledgerFull: m.ledgerFull}
 	if m.indexer != nil {
 		m.pipeline.onAccept = m.indexer.Wake
 	}
@@ -272,7 +290,7 @@ func (m *Monitor) Flush(ctx context.Context) error {
 			m.log.Error("index store unavailable; mentions wait in the local spool", zap.Error(err), zap.Int("backlog_jobs", backlog.Jobs))
 		}
 	}
-	if err := m.alerts(ctx, true); err != nil {
+	if _, err := m.alerts(ctx, true); err != nil {
 		return fmt.Errorf("deliver alerts: %w", err)
 	}
 	return nil
@@ -287,27 +305,33 @@ func (m *Monitor) wakeAlerts() {
 
 // alerts routes pending alert events, checks for spikes and delivers due
 // notifications. With releaseGroups, open groups are sent now instead of
-// at the end of their window (a one-shot run does not wait).
-func (m *Monitor) alerts(ctx context.Context, releaseGroups bool) error {
-	if _, err := m.router.Route(ctx); err != nil {
-		return err
+// at the end of their window (a one-shot run does not wait). It returns
+// how many events were routed or raised and notifications delivered.
+func (m *Monitor) alerts(ctx context.Context, releaseGroups bool) (int, error) {
+	done, err := m.router.Route(ctx)
+	if err != nil {
+		return done, err
 	}
 	if now := m.now(); releaseGroups || now.Sub(m.lastSpikeCheck) >= time.Minute {
 		m.lastSpikeCheck = now
-		if _, err := alert.Spikes(ctx, m.ledger, m.cfg.Alert.Escalation, now); err != nil {
-			return err
+		n, err := alert.Spikes(ctx, m.ledger, m.cfg.Alert.Escalation, now)
+		done += n
+		if err != nil {
+			return done, err
 		}
 	}
-	if _, err := m.router.Route(ctx); err != nil { // a spike alert is routed at once
-		return err
+	n, err := m.router.Route(ctx) // a spike alert is routed at once
+	done += n
+	if err != nil {
+		return done, err
 	}
 	if releaseGroups {
 		if err := m.ledger.ReleaseGroups(ctx, m.now()); err != nil {
-			return err
+			return done, err
 		}
 	}
-	_, err := m.dispatcher.Flush(ctx)
-	return err
+	n, err = m.dispatcher.Flush(ctx)
+	return done + n, err
 }
 
 // alertLoop runs alerts every interval and whenever a new alert arrives.
@@ -315,8 +339,15 @@ func (m *Monitor) alertLoop(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
-		if err := m.alerts(ctx, false); err != nil && ctx.Err() == nil {
+		n, err := m.alerts(ctx, false)
+		switch {
+		case err != nil && ctx.Err() != nil:
+		case err != nil && isDiskFull(err):
+			m.ledgerFull.fail("deliver alerts", err) // summarised, not logged every round
+		case err != nil:
 			m.log.Error("alerts", zap.Error(err))
+		case n > 0:
+			m.ledgerFull.ok() // something was written: there is room again
 		}
 		select {
 		case <-ctx.Done():
@@ -328,54 +359,84 @@ func (m *Monitor) alertLoop(ctx context.Context, interval time.Duration) {
 }
 
 // Run runs the daemon until ctx is cancelled: sources on their schedules,
-// the indexer and the alert dispatcher. On cancel it lets in-flight passes
-// finish, then indexes and delivers what is due (bounded by 20 s), and
-// returns nil.
+// the indexer, the alert dispatcher, evidence retries, re-checks, index
+// upkeep and the metrics endpoint, as one group of workers (see worker for
+// the panic and restart policy). On cancel every worker gets the stop
+// timeout (DefaultStopTimeout) to finish in-flight work; then Run indexes
+// and delivers what is due (bounded by 20 s) and returns nil. A worker
+// that fails stops the daemon cleanly and Run returns its error; workers
+// that did not stop in time are named in an ErrStopTimeout.
 func (m *Monitor) Run(ctx context.Context) error {
 	m.log.Info("mimamori started", zap.String("version", Version), zap.Int("sources", len(m.cfg.Sources)),
 		zap.Int("targets", len(m.cfg.Targets)), zap.String("data_dir", m.cfg.DataDir), zap.String("alerts_to", m.sender.Name()),
 		zap.String("index", m.cfg.Index.Backend))
+	var ws []worker
 	if m.cfg.Metrics.Listen != "" {
-		srv, err := m.serveMetrics(m.cfg.Metrics.Listen)
+		w, err := m.metricsWorker(m.cfg.Metrics.Listen)
 		if err != nil {
 			return err
 		}
-		defer srv.Close()
+		ws = append(ws, w)
 	}
-	var wg sync.WaitGroup
-	var crawlErr error
-	if m.crawler != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			crawlErr = m.crawler.Run(ctx, m.handle)
-		}()
+	ws = append(ws, m.workers()...)
+	sup := supervisor{log: m.log, metrics: m.metrics, stopTimeout: m.stopTimeout,
+		backoffMin: m.restartBackoff, backoffMax: 30 * m.restartBackoff}
+	stuck, err := sup.run(ctx, ws)
+	if slices.Contains(stuck, "alerts") || slices.Contains(stuck, "index") {
+		// The final flush would run beside the stuck drain.
+		m.log.Warn("final delivery skipped: a drain did not stop; alerts and index jobs stay queued for the next start",
+			zap.Strings("stuck", stuck))
+	} else {
+		fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if ferr := m.Flush(fctx); ferr != nil {
+			m.log.Warn("final delivery incomplete; alerts stay queued for the next start", zap.Error(ferr))
+		}
 	}
-	if m.indexer != nil {
-		wg.Add(1)
-		go func() { defer wg.Done(); m.indexer.Run(ctx, 2*time.Second) }()
-	}
-	wg.Add(1)
-	go func() { defer wg.Done(); m.alertLoop(ctx, 2*time.Second) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); m.maintain(ctx, time.Hour) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); m.evidenceLoop(ctx, m.cfg.EvidenceRetryInterval()) }()
-	wg.Add(1)
-	go func() { defer wg.Done(); m.recheckLoop(ctx) }()
-	<-ctx.Done()
-	m.log.Info("shutting down: finishing in-flight work")
-	wg.Wait()
-	fctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := m.Flush(fctx); err != nil {
-		m.log.Warn("final delivery incomplete; alerts stay queued for the next start", zap.Error(err))
+	if err != nil {
+		m.log.Error("mimamori stopped with an error", zap.Error(err))
+		return err
 	}
 	m.log.Info("mimamori stopped")
-	if crawlErr != nil && !errors.Is(crawlErr, context.Canceled) {
-		return crawlErr
-	}
 	return nil
+}
+
+// workers are the daemon's long-running goroutines (without the metrics
+// endpoint). All of them are restarted after a panic: each only repeats
+// work whose state is in the ledger or on disk.
+func (m *Monitor) workers() []worker {
+	var ws []worker
+	if m.crawler != nil {
+		ws = append(ws, worker{name: "crawler", restart: true, run: func(ctx context.Context) error {
+			return m.crawler.Run(ctx, m.handle)
+		}})
+	}
+	if m.indexer != nil {
+		ws = append(ws, worker{name: "index", restart: true, run: func(ctx context.Context) error {
+			m.indexer.Run(ctx, 2*time.Second)
+			return nil
+		}})
+	}
+	ws = append(ws, worker{name: "alerts", restart: true, run: func(ctx context.Context) error {
+		m.alertLoop(ctx, 2*time.Second)
+		return nil
+	}})
+	if m.maintainer != nil {
+		ws = append(ws, worker{name: "index-upkeep", restart: true, run: func(ctx context.Context) error {
+			m.maintain(ctx, time.Hour)
+			return nil
+		}})
+	}
+	ws = append(ws,
+		worker{name: "evidence", restart: true, run: func(ctx context.Context) error {
+			m.evidenceLoop(ctx, m.cfg.EvidenceRetryInterval())
+			return nil
+		}},
+		worker{name: "recheck", restart: true, run: func(ctx context.Context) error {
+			m.recheckLoop(ctx)
+			return nil
+		}})
+	return ws
 }
 
 // deadLetter records a mention the index refused for good.
@@ -397,12 +458,20 @@ func (m *Monitor) evidenceLoop(ctx context.Context, every time.Duration) {
 	defer t.Stop()
 	for {
 		if rep, err := m.evidence.RetryPending(ctx); err != nil && ctx.Err() == nil {
-			m.log.Warn("evidence retry", zap.Error(err))
+			if isDiskFull(err) {
+				m.evidenceFull.fail("evidence retry", err)
+			} else {
+				m.log.Warn("evidence retry", zap.Error(err))
+			}
 		} else if err == nil {
 			m.log.Debug("evidence retry", zap.Any("report", rep))
 		}
 		if _, err := m.evidence.Prune(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			m.log.Warn("evidence retention", zap.Error(err))
+			if isDiskFull(err) {
+				m.evidenceFull.fail("evidence retention", err)
+			} else {
+				m.log.Warn("evidence retention", zap.Error(err))
+			}
 		}
 		m.recordChainHead(ctx)
 		select {
@@ -423,24 +492,43 @@ func (m *Monitor) recordChainHead(ctx context.Context) {
 	}
 	m.log.Info("evidence chain head", zap.Int64("seq", h.Seq), zap.String("line_sha256", h.LineSHA256),
 		zap.Int64("position", h.Position), zap.String("bundle", h.BundleID), zap.Time("at", h.At))
-	if r, ok := m.store.(index.ChainHeadRecorder); ok {
-		err := r.RecordChainHead(ctx, index.ChainHead{Seq: h.Seq, LineSHA256: h.LineSHA256, Position: h.Position,
-			BundleID: h.BundleID, ManifestSHA256: h.ManifestSHA256, At: h.At, Recorded: m.now().UTC()})
-		if err != nil && ctx.Err() == nil {
-			m.log.Warn("record evidence chain head in the index", zap.Error(err))
-		}
+	if m.store == nil {
+		return
+	}
+	err = m.store.RecordChainHead(ctx, index.ChainHead{Seq: h.Seq, LineSHA256: h.LineSHA256, Position: h.Position,
+		BundleID: h.BundleID, ManifestSHA256: h.ManifestSHA256, At: h.At, Recorded: m.now().UTC()})
+	if err != nil && ctx.Err() == nil {
+		m.log.Warn("record evidence chain head in the index", zap.Error(err))
 	}
 }
 
-// maintainer is a store with periodic upkeep (Elasticsearch rollover and
-// retention).
-type maintainer interface {
-	Maintain(ctx context.Context, now time.Time) error
+// useOptionalCapabilities wires the store's optional capabilities and logs
+// the ones it lacks. They are optional by design: only a store shared by
+// several daemons (Elasticsearch) claims alerts, and only Elasticsearch has
+// upkeep. The Elasticsearch store is guarded at compile time
+// (index.SharedStore), so on it neither can go missing unnoticed.
+func (m *Monitor) useOptionalCapabilities(s index.DaemonStore) {
+	var missing []string
+	if c, ok := s.(index.AlertClaimer); ok {
+		host, _ := os.Hostname()
+		m.router.ShareWith(c, fmt.Sprintf("%s:%s", host, m.cfg.DataDir))
+	} else {
+		missing = append(missing, "alert claiming (this daemon alerts every post itself; the index is not shared)")
+	}
+	if mt, ok := s.(index.Maintainer); ok {
+		m.maintainer = mt
+	} else {
+		missing = append(missing, "index upkeep (no rollover or retention to run)")
+	}
+	if len(missing) > 0 {
+		m.log.Info("index store lacks optional capabilities", zap.String("backend", m.cfg.Index.Backend),
+			zap.Strings("missing", missing))
+	}
 }
 
 func (m *Monitor) maintain(ctx context.Context, every time.Duration) {
-	mt, ok := m.store.(maintainer)
-	if !ok {
+	mt := m.maintainer
+	if mt == nil {
 		return
 	}
 	t := time.NewTicker(every)
@@ -457,18 +545,26 @@ func (m *Monitor) maintain(ctx context.Context, every time.Duration) {
 	}
 }
 
-// serveMetrics serves /metrics on addr.
-func (m *Monitor) serveMetrics(addr string) (*http.Server, error) {
+// metricsWorker listens on addr (an error now: a wrong address fails the
+// start) and returns the worker serving /metrics there. It is not
+// restarted: a failing endpoint stops the daemon cleanly.
+func (m *Monitor) metricsWorker(addr string) (worker, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("metrics.listen %s: %w", addr, err)
+		return worker{}, fmt.Errorf("metrics.listen %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.metrics.reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
 	m.log.Info("metrics endpoint", zap.String("url", "http://"+ln.Addr().String()+"/metrics"))
-	return srv, nil
+	return worker{name: "metrics", run: func(ctx context.Context) error {
+		stop := context.AfterFunc(ctx, func() { srv.Close() })
+		defer stop()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve metrics: %w", err)
+		}
+		return nil
+	}}, nil
 }
 
 // Close closes the ledger and the store, in reverse order of opening.

@@ -66,6 +66,11 @@ type Pipeline struct {
 	// only alertable posts are accepted; the others are deferred to a later
 	// pass (they are still on the site, and nothing accepted is dropped).
 	spoolMax int64
+	// evidenceFull and ledgerFull track a full evidence or data disk: such
+	// failures are counted and summarised there, not logged per post.
+	// Nil: no tracking (every failure is logged).
+	evidenceFull *diskFullState
+	ledgerFull   *diskFullState
 }
 
 // AnalyzedText is the text the detector sees and the mention stores:
@@ -96,9 +101,15 @@ func (p *Pipeline) Process(ctx context.Context, sourceID string, posts []mention
 		o, err := p.one(ctx, sourceID, post, full)
 		if err != nil {
 			sum.Errors++
+			if p.ledgerFull != nil && isDiskFull(err) {
+				p.ledgerFull.fail("process post", err)
+				p.log.Debug("process post: disk full", zap.String("source", sourceID), zap.String("permalink", post.Permalink), zap.Error(err))
+				continue
+			}
 			p.log.Error("process post", zap.String("source", sourceID), zap.String("permalink", post.Permalink), zap.Error(err))
 			continue
 		}
+		p.ledgerFull.ok()
 		sum.add(o)
 	}
 	return sum
@@ -149,12 +160,19 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 			opts.TLSPeerCertificates = post.Fetch.TLSPeerCertificates
 		}
 		res, err := p.evidence.CaptureWith(ctx, m, post.Fetch, opts)
-		if err != nil {
+		switch {
+		case err != nil && p.evidenceFull != nil && isDiskFull(err):
+			// Expected while the disk is full: counted and summarised by
+			// the state, not logged per post. The alert still goes out.
+			p.evidenceFull.fail("capture evidence", err)
+			p.log.Debug("capture evidence: disk full", zap.String("mention", id), zap.String("url", post.Permalink), zap.Error(err))
+		case err != nil:
 			// The alert still goes out, saying capture failed: a lost alert
 			// is worse than an alert without a bundle.
 			p.log.Error("capture evidence", zap.String("mention", id), zap.String("url", post.Permalink),
 				zap.Bool("disk_full", errors.Is(err, evidence.ErrDiskFull)), zap.Error(err))
-		} else {
+		default:
+			p.evidenceFull.ok()
 			m.Evidence = &res.Ref
 			for _, msg := range res.Messages() {
 				p.log.Warn("evidence incomplete", zap.String("mention", id), zap.String("detail", msg))

@@ -26,7 +26,7 @@ type DeadLetterFunc func(m mention.Mention, status int, reason string)
 // when the cluster answers, and mentions wait in the ledger's spool until
 // then. A cluster that answers but lacks this version's template is an
 // error telling the operator to run `mimamori setup elasticsearch`.
-func OpenStore(ctx context.Context, cfg config.Config, log *zap.Logger, deadLetter DeadLetterFunc) (index.Store, error) {
+func OpenStore(ctx context.Context, cfg config.Config, log *zap.Logger, deadLetter DeadLetterFunc) (index.DaemonStore, error) {
 	switch cfg.Index.Backend {
 	case config.BackendEmbedded:
 		return embedded.Open(filepath.Join(cfg.DataDir, "index.db"))
@@ -58,7 +58,10 @@ type esStore struct {
 	s    *elastic.Store
 }
 
-var _ index.Store = (*esStore)(nil)
+// esStore is shared by several daemons: it claims alerts and has upkeep.
+// Without this guard a dropped method would silently turn alert claiming
+// or rollover off (the monitor would only log that the store lacks it).
+var _ index.SharedStore = (*esStore)(nil)
 
 func (e *esStore) get(ctx context.Context) (*elastic.Store, error) {
 	e.mu.Lock()

@@ -11,7 +11,13 @@ import (
 	"mimamori/index"
 )
 
-var _ index.ChainHeadRecorder = (*Store)(nil)
+// The Elasticsearch store keeps chain heads and claims alerts; its upkeep
+// (index.Maintainer) is run by the monitor's wrapper over MaybeRollover and
+// ApplyRetention.
+var (
+	_ index.DaemonStore  = (*Store)(nil)
+	_ index.AlertClaimer = (*Store)(nil)
+)
 
 // chainIndex holds evidence chain heads. It is named with a dot, not a
 // dash, so the strict mention template (<prefix>-*) does not apply to it.
@@ -52,8 +58,6 @@ func (s *Store) ChainHeads(ctx context.Context, limit int) ([]index.ChainHead, e
 	}
 	return out, nil
 }
-
-var _ index.AlertClaimer = (*Store)(nil)
 
 // claimIndex holds alert claims (dot-named: outside the mention template).
 func (s *Store) claimIndex() string { return s.prefix + ".alert-claims" }

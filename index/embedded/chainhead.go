@@ -8,7 +8,9 @@ import (
 	"mimamori/index"
 )
 
-var _ index.ChainHeadRecorder = (*Store)(nil)
+// The embedded store is what a single daemon needs (no alert claiming: it
+// is never shared; no upkeep).
+var _ index.DaemonStore = (*Store)(nil)
 
 // RecordChainHead implements index.ChainHeadRecorder.
 func (s *Store) RecordChainHead(ctx context.Context, h index.ChainHead) error {
