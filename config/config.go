@@ -170,9 +170,17 @@ func Default() Config {
 type FieldError struct {
 	Key     string
 	Problem string
+	// Env names the environment variable the faulty value came from
+	// (MIMAMORI_CRAWLER_TIMEOUT), empty when it came from the file.
+	Env string
 }
 
-func (e FieldError) Error() string { return e.Key + ": " + e.Problem }
+func (e FieldError) Error() string {
+	if e.Env != "" {
+		return e.Key + " (from " + e.Env + "): " + e.Problem
+	}
+	return e.Key + ": " + e.Problem
+}
 
 // ValidationError lists every problem of a config.
 type ValidationError struct {

@@ -98,3 +98,65 @@ func FuzzLoad(f *testing.F) {
 		Load(p) // must not panic
 	})
 }
+
+func TestDurations(t *testing.T) {
+	const base = "targets: [{id: c, kind: company, name: X}]\n"
+	cases := []struct {
+		name string
+		yaml string
+		env  map[string]string
+		want string // substring of the error; "" means Load succeeds
+	}{
+		{"go duration", "crawler: {timeout: 90s}\n", nil, ""},
+		{"bare zero accepted", "crawler: {max_backoff: 0}\nevidence: {retention: 0}\n", nil, ""},
+		{"string zero accepted", "crawler: {alert_after: \"0\"}\n", nil, ""},
+		{"negative recheck means never", "evidence: {recheck_interval: -1s}\n", nil, ""},
+		{"typo", "crawler: {timeout: 3o s}\n", nil,
+			`crawler.timeout: "3o s" is not a duration; use a Go duration such as 90s or 15m`},
+		{"unitless int", "crawler: {timeout: 30}\n", nil, "crawler.timeout: 30 has no unit; use a Go duration"},
+		{"unitless float", "crawler: {delay: 1.5}\n", nil, "crawler.delay: 1.5 has no unit"},
+		{"unitless string", "alert: {escalation: {spike_window: \"45\"}}\n", nil, `alert.escalation.spike_window: "45" has no unit`},
+		{"bool", "smtp: {timeout: true}\n", nil, "smtp.timeout: true is not a duration"},
+		{"per source", "sources: [{id: a, kind: feed, url: 'https://x.example/f', interval: 600}]\n", nil,
+			"sources[0].interval: 600 has no unit"},
+		{"per source browser", "sources: [{id: a, kind: feed, url: 'https://x.example/f', browser: {timeout: 20}}]\n", nil,
+			"sources[0].browser.timeout: 20 has no unit"},
+		{"per source alert_after", "sources: [{id: a, kind: feed, url: 'https://x.example/f', alert_after: 3600}]\n", nil,
+			"sources[0].alert_after: 3600 has no unit"},
+		{"evidence tsa", "evidence: {tsa: {timeout: 15}}\n", nil, "evidence.tsa.timeout: 15 has no unit"},
+		{"elasticsearch", "index: {elasticsearch: {retention: 7}}\n", nil, "index.elasticsearch.retention: 7 has no unit"},
+		{"env typo names the variable", "", map[string]string{"MIMAMORI_CRAWLER_TIMEOUT": "abc"},
+			`crawler.timeout (from MIMAMORI_CRAWLER_TIMEOUT): "abc" is not a duration; use a Go duration such as 90s or 15m`},
+		{"env unitless names the variable", "", map[string]string{"MIMAMORI_ALERT_RETRY_MAX": "30"},
+			`alert.retry_max (from MIMAMORI_ALERT_RETRY_MAX): "30" has no unit`},
+		{"env validation names the variable", "", map[string]string{"MIMAMORI_CRAWLER_TIMEOUT": "-5s"},
+			"crawler.timeout (from MIMAMORI_CRAWLER_TIMEOUT): must be positive"},
+		{"env list element names the variable", "", map[string]string{"MIMAMORI_ALERT_TO": "ok@example.jp,nope"},
+			`alert.to[1] (from MIMAMORI_ALERT_TO): not an e-mail address: "nope"`},
+		{"env size names the variable", "", map[string]string{"MIMAMORI_CRAWLER_MAX_BODY_BYTES": "lots"},
+			`crawler.max_body_bytes (from MIMAMORI_CRAWLER_MAX_BODY_BYTES):`},
+		{"file value is not blamed on the env", "crawler: {timeout: 30}\n", map[string]string{"MIMAMORI_SMTP_TIMEOUT": "5s"},
+			"crawler.timeout: 30 has no unit"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			p := t.TempDir() + "/c.yml"
+			if err := writeFile(p, []byte(base+tc.yaml)); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Load(p)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatalf("want success, got %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error lacks %q:\n%v", tc.want, err)
+			}
+		})
+	}
+}

@@ -33,8 +33,9 @@ func Load(path string) (Config, error) {
 	if err := v.ReadInConfig(); err != nil {
 		return cfg, fmt.Errorf("read config %s: %w", path, err)
 	}
-	for _, key := range scalarKeys(reflect.TypeOf(cfg), "") {
-		env := EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+	keys := scalarKeys(reflect.TypeOf(cfg), "")
+	for _, key := range keys {
+		env := EnvName(key)
 		if err := v.BindEnv(key, env); err != nil {
 			return cfg, fmt.Errorf("bind %s: %w", env, err)
 		}
@@ -42,7 +43,7 @@ func Load(path string) (Config, error) {
 	err := v.Unmarshal(&cfg, func(dc *mapstructure.DecoderConfig) {
 		dc.ErrorUnused = true
 		dc.DecodeHook = mapstructure.ComposeDecodeHookFunc(
-			mapstructure.StringToTimeDurationHookFunc(),
+			durationHook,
 			byteSizeHook,
 			mapstructure.StringToSliceHookFunc(","),
 		)
@@ -52,9 +53,86 @@ func Load(path string) (Config, error) {
 		errs = decodeErrors(err)
 	}
 	if errs = append(errs, cfg.Validate()...); len(errs) > 0 {
+		nameEnvOverrides(errs, keys)
 		return cfg, &ValidationError{File: path, Errors: errs}
 	}
 	return cfg, nil
+}
+
+// EnvName returns the environment variable overriding a dotted key:
+// smtp.password is MIMAMORI_SMTP_PASSWORD.
+func EnvName(key string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// nameEnvOverrides records, on every error about a key whose value came
+// from its environment variable, that variable, so the operator looks
+// there and not in the file. An empty variable does not override (viper's
+// default), so it is not named either.
+func nameEnvOverrides(errs []FieldError, keys []string) {
+	bound := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		bound[k] = true
+	}
+	for i := range errs {
+		key := errs[i].Key
+		if j := strings.IndexByte(key, '['); j >= 0 {
+			key = key[:j] // alert.to[1] comes from MIMAMORI_ALERT_TO
+		}
+		if !bound[key] {
+			continue
+		}
+		if env := EnvName(key); os.Getenv(env) != "" {
+			errs[i].Env = env
+		}
+	}
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// durationHook decodes a time.Duration from a Go duration string ("90s",
+// "15m"). A bare number is refused, since "timeout: 30" would otherwise
+// be 30 nanoseconds; a bare 0 is accepted, being 0 in every unit (several
+// keys document 0 as "default" or "off").
+func durationHook(from, to reflect.Type, data any) (any, error) {
+	if to != durationType {
+		return data, nil
+	}
+	const hint = "use a Go duration such as 90s or 15m"
+	v := reflect.ValueOf(data)
+	switch from.Kind() {
+	case reflect.String:
+		s := strings.TrimSpace(v.String())
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+				return nil, fmt.Errorf("%q has no unit; %s", v.String(), hint)
+			}
+			return nil, fmt.Errorf("%q is not a duration; %s", v.String(), hint)
+		}
+		return d, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		if from == durationType {
+			return data, nil
+		}
+		if v.Int() == 0 {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%d has no unit; %s", v.Int(), hint)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		if v.Uint() == 0 {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%d has no unit; %s", v.Uint(), hint)
+	case reflect.Float32, reflect.Float64:
+		if v.Float() == 0 {
+			return time.Duration(0), nil
+		}
+		return nil, fmt.Errorf("%v has no unit; %s", v.Float(), hint)
+	case reflect.Bool:
+		return nil, fmt.Errorf("%v is not a duration; %s", v.Bool(), hint)
+	}
+	return data, nil
 }
 
 // scalarKeys lists the dotted keys of every field that is not a list of

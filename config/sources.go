@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"mimamori/crawler/cron"
+	"mimamori/internal/cron"
 )
 
 // CrawlerConfig holds crawler-wide settings and per-source defaults.

@@ -8,7 +8,7 @@ import (
 	"testing/synctest"
 	"time"
 
-	"mimamori/crawler/cron"
+	"mimamori/internal/cron"
 	"mimamori/mention"
 )
 

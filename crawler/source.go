@@ -26,8 +26,8 @@ import (
 	"go.uber.org/zap"
 
 	"mimamori/config"
-	"mimamori/crawler/cron"
 	"mimamori/crawler/fetch"
+	"mimamori/internal/cron"
 	"mimamori/mention"
 )
 

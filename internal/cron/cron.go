@@ -1,6 +1,7 @@
 // Package cron parses standard five-field cron expressions (minute, hour,
 // day of month, month, day of week) and computes their next activation.
-// It imports nothing of ours, so config can validate with it.
+// It imports nothing of ours and is no pipeline stage, so config can
+// validate with it and the crawler can schedule with it.
 //
 // Supported: "*", numbers, ranges "a-b", steps "*/n" and "a-b/n", lists
 // "a,b", month and weekday names (jan, mon), 7 as Sunday, the macros
