@@ -184,12 +184,16 @@ func (e FieldError) Error() string {
 
 // ValidationError lists every problem of a config.
 type ValidationError struct {
+	// File is the config file, empty when unknown.
 	File   string
 	Errors []FieldError
 }
 
 func (e *ValidationError) Error() string {
 	s := fmt.Sprintf("config %s: %d problem(s)", e.File, len(e.Errors))
+	if e.File == "" {
+		s = fmt.Sprintf("config: %d problem(s)", len(e.Errors))
+	}
 	for _, fe := range e.Errors {
 		s += "\n  " + fe.Error()
 	}

@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"fmt"
 	"sync"
 	"time"
 
@@ -10,17 +9,17 @@ import (
 
 	"mimamori/config"
 	"mimamori/crawler"
-	"mimamori/detect"
 	"mimamori/mention"
 )
 
-// Build wires a Monitor from a validated config: the detector with the
-// default pattern pack and the user's files, one crawler source per
-// configured source, and the configured index backend.
+// Build wires a Monitor from a validated config: what Prepare builds (the
+// detector with the default pattern pack and the user's files, the alert
+// templates), one crawler source per configured source, and the
+// configured index backend.
 func Build(ctx context.Context, cfg config.Config, log *zap.Logger) (*Monitor, error) {
-	det, err := detect.New(cfg.Targets, detect.Options{PatternFiles: cfg.Patterns.Files, NoDefaultPack: cfg.Patterns.NoDefaultPack})
-	if err != nil {
-		return nil, fmt.Errorf("load detector: %w", err)
+	parts, errs := Prepare(cfg)
+	if len(errs) > 0 {
+		return nil, &config.ValidationError{Errors: errs}
 	}
 	var m *Monitor
 	deadLetter := func(mn mention.Mention, status int, reason string) {
@@ -32,7 +31,7 @@ func Build(ctx context.Context, cfg config.Config, log *zap.Logger) (*Monitor, e
 	if err != nil {
 		return nil, err
 	}
-	m, err = New(Options{Config: cfg, Log: log, Detector: det, Store: store,
+	m, err = New(Options{Config: cfg, Log: log, Detector: parts.Detector, Renderer: parts.Renderer, Store: store,
 		NewCrawler: func(deps crawler.Options) (Crawler, error) { return NewCrawler(cfg, deps) }})
 	if err != nil {
 		store.Close()

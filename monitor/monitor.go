@@ -67,7 +67,10 @@ type Options struct {
 	Store index.DaemonStore
 	// Sender overrides the alert sender chosen from the config.
 	Sender alert.Sender
-	Now    func() time.Time
+	// Renderer is the alert renderer (Prepare's); nil builds it from the
+	// config.
+	Renderer *alert.Renderer
+	Now      func() time.Time
 }
 
 // Monitor is the running pipeline.
@@ -165,10 +168,12 @@ func New(opts Options) (*Monitor, error) {
 		}
 	}
 	m.sender = sender
-	r, err := alert.NewRenderer(cfg)
-	if err != nil {
-		l.Close()
-		return nil, err
+	r := opts.Renderer
+	if r == nil {
+		if r, err = alert.NewRenderer(cfg); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("load alert templates: %w", err)
+		}
 	}
 	esc := cfg.Alert.Escalation
 	l.SetPolicy(ledger.Policy{PersistentWindow: esc.PersistentWindow, PersistentThreshold: esc.PersistentThreshold,
