@@ -257,7 +257,7 @@ func (s *Store) prepareRoot() error {
 	if err != nil {
 		return fmt.Errorf("evidence root %s: recover: %w", s.root, err)
 	}
-	s.removeStaleTemps(time.Hour)
+	s.removeStaleTemps(staleTempAge)
 	return nil
 }
 
@@ -802,9 +802,21 @@ func (s *Store) link(bundle, relation string) (*Link, error) {
 	return &Link{BundleID: man.BundleID, ManifestSHA256: sha256Hex(raw), Relation: relation}, nil
 }
 
-// removeStaleTemps deletes temporary bundle folders older than age that
-// the chain does not name (a crash before the chain append).
-func (s *Store) removeStaleTemps(age time.Duration) {
+// staleTempAge is how old a temporary bundle folder must be before it
+// counts as left by a crash. A capture keeps its folder for the time it
+// takes to write the files and wait for the chain lock (seconds), and
+// another process sharing the root may be in the middle of one.
+const staleTempAge = 5 * time.Minute
+
+// removeStaleTemps deletes temporary bundle folders (.tmp-<bundle id>)
+// older than age that a crash left behind before the chain append. A
+// folder whose bundle the chain names is never removed: when the bundle
+// is not in place yet it is the only copy (recoverLocked finishes it).
+// Finished bundles are never touched: only .tmp- folders are considered.
+// It returns the folders removed and logs how many.
+func (s *Store) removeStaleTemps(age time.Duration) []string {
+	var named map[string]bool
+	var removed []string
 	years, _ := os.ReadDir(s.root)
 	for _, y := range years {
 		if !y.IsDir() || strings.HasPrefix(y.Name(), ".") {
@@ -812,6 +824,9 @@ func (s *Store) removeStaleTemps(age time.Duration) {
 		}
 		months, _ := os.ReadDir(filepath.Join(s.root, y.Name()))
 		for _, mo := range months {
+			if !mo.IsDir() {
+				continue
+			}
 			dir := filepath.Join(s.root, y.Name(), mo.Name())
 			items, _ := os.ReadDir(dir)
 			for _, it := range items {
@@ -819,11 +834,39 @@ func (s *Store) removeStaleTemps(age time.Duration) {
 					continue
 				}
 				fi, err := it.Info()
-				if err != nil || time.Since(fi.ModTime()) < age {
+				if err != nil || s.now().Sub(fi.ModTime()) < age {
 					continue
 				}
-				os.RemoveAll(filepath.Join(dir, it.Name()))
+				if named == nil {
+					named = map[string]bool{}
+					entries, _, _, err := ReadChain(s.root)
+					if err != nil {
+						s.log.Warn("stale temporary evidence folders kept: the chain is unreadable", zap.Error(err))
+						return nil
+					}
+					for _, e := range entries {
+						if e.Type == EntryBundle {
+							named[e.BundleID] = true
+						}
+					}
+				}
+				id := strings.TrimPrefix(it.Name(), ".tmp-")
+				p := filepath.Join(dir, it.Name())
+				if named[id] {
+					s.log.Warn("temporary evidence folder of a bundle the chain names is kept", zap.String("folder", p))
+					continue
+				}
+				if err := os.RemoveAll(p); err != nil {
+					s.log.Warn("remove stale temporary evidence folder", zap.String("folder", p), zap.Error(err))
+					continue
+				}
+				removed = append(removed, p)
 			}
 		}
 	}
+	if len(removed) > 0 {
+		s.log.Info("removed temporary evidence folders left by an interrupted capture", zap.Int("count", len(removed)),
+			zap.Strings("folders", removed))
+	}
+	return removed
 }

@@ -185,6 +185,9 @@ type RetryReport struct {
 // attempts). Call it periodically.
 func (s *Store) RetryPending(ctx context.Context) (RetryReport, error) {
 	var rep RetryReport
+	// A crash shortly before a restart leaves temporary folders too young
+	// for Open to remove; the periodic retry removes them later.
+	s.removeStaleTemps(staleTempAge)
 	ts := s.readMarkers(markerTimestamp)
 	for i, pm := range ts {
 		if ctx.Err() != nil {
