@@ -131,8 +131,8 @@ func (c *panickyCrawler) RunOnce(ctx context.Context, h HandleFunc) error { retu
 func (c *panickyCrawler) Boost(string, time.Time)                         {}
 func (c *panickyCrawler) Run(ctx context.Context, h HandleFunc) error {
 	if c.runs.Add(1) == 1 {
-		var seen map[string]bool
-		seen["x"] = true // a real runtime panic: assignment to a nil map
+		var xs []int
+		_ = xs[c.runs.Load()] // a real runtime panic: index out of range
 	}
 	<-ctx.Done()
 	return ctx.Err()
