@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mimamori/internal/cron"
+	"mimamori/internal/netguard"
 )
 
 // CrawlerConfig holds crawler-wide settings and per-source defaults.
@@ -93,8 +94,11 @@ type Source struct {
 	Delay time.Duration `mapstructure:"delay"`
 	// IgnoreRobots disables robots.txt for this source (logged).
 	IgnoreRobots bool `mapstructure:"ignore_robots"`
-	// AllowPrivate lets this source reach loopback and private addresses
-	// (a local demo or an intranet site). Off by default: SSRF guard.
+	// AllowPrivate lets this source's own host (that of URL, same port)
+	// reach loopback and private addresses (a local demo or an intranet
+	// site); other hosts, redirects included, stay refused unless listed in
+	// allow_hosts, and link-local and cloud metadata addresses stay refused
+	// unless their host is listed there. Off by default: SSRF guard.
 	AllowPrivate bool `mapstructure:"allow_private"`
 	// AllowHosts lists hosts ("intranet.example") or host:port pairs that
 	// this source may reach even when they resolve to non-public
@@ -117,6 +121,14 @@ type Source struct {
 	JSON JSONMapping `mapstructure:"json"`
 	// Browser configures the browser kind.
 	Browser BrowserOptions `mapstructure:"browser"`
+}
+
+// NetPolicy is the SSRF guard's policy for this source: allow_private opens
+// the source's own host (that of its URL), allow_hosts the hosts named. The
+// crawler's fetches, the re-checks and the renderer's subresources all use
+// it, so they follow the same rules.
+func (s Source) NetPolicy() netguard.Policy {
+	return netguard.Policy{AllowPrivate: s.AllowPrivate, Home: s.URL, AllowHosts: s.AllowHosts}
 }
 
 // SourceAuth names a secret by the environment variable that holds it;

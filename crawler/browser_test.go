@@ -16,7 +16,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"mimamori/config"
-	"mimamori/crawler/fetch"
+	"mimamori/internal/netguard"
 )
 
 // needChromium returns Debian's Chromium, skipping the test when it is
@@ -115,7 +115,7 @@ const sc = document.createElement('script'); sc.src = 'http://192.168.0.1/x.js';
 	noPerm.AllowHosts = nil
 	start := time.Now()
 	_, err := run(t, crawlerConfig(), noPerm)
-	var be *fetch.BlockedError
+	var be *netguard.BlockedError
 	if !errors.As(err, &be) || be.Reason != "loopback" || time.Since(start) > 2*time.Second {
 		t.Fatalf("loopback start URL: %v", err)
 	}

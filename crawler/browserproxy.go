@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"mimamori/crawler/fetch"
+	"mimamori/internal/netguard"
 )
 
 // guardProxy is a forward HTTP proxy on loopback through which headless
@@ -31,7 +32,7 @@ type guardProxy struct {
 	used   atomic.Int64
 
 	mu      sync.Mutex
-	blocked []*fetch.BlockedError
+	blocked []*netguard.BlockedError
 	tunnels []net.Conn
 	shut    bool
 	conns   sync.WaitGroup
@@ -81,14 +82,14 @@ func (p *guardProxy) close() {
 }
 
 // refusals returns the guard's refusals so far.
-func (p *guardProxy) refusals() []*fetch.BlockedError {
+func (p *guardProxy) refusals() []*netguard.BlockedError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return append([]*fetch.BlockedError(nil), p.blocked...)
+	return append([]*netguard.BlockedError(nil), p.blocked...)
 }
 
 func (p *guardProxy) refuse(w http.ResponseWriter, err error) bool {
-	var be *fetch.BlockedError
+	var be *netguard.BlockedError
 	if !errors.As(err, &be) {
 		return false
 	}

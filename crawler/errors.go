@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"mimamori/crawler/fetch"
+	"mimamori/internal/netguard"
 )
 
 // PageError is the error of one step of a pass; its text names the source,
@@ -104,7 +105,7 @@ const (
 func ErrorKind(err error) string {
 	var (
 		se  *StatusError
-		be  *fetch.BlockedError
+		be  *netguard.BlockedError
 		bo  *BackoffError
 		tl  *fetch.BodyTooLargeError
 		tr  *fetch.TooManyRedirectsError

@@ -24,6 +24,7 @@ import (
 	"mimamori/config"
 	"mimamori/crawler/fetch"
 	"mimamori/internal/jst"
+	"mimamori/internal/netguard"
 	"mimamori/mention"
 )
 
@@ -123,6 +124,9 @@ func TestJSONSecretStaysHome(t *testing.T) {
 	})
 	src := jsonSource(s.URL+"/api", config.JSONMapping{Items: "items", Text: "t", NextURL: "next", Error: "nothing"})
 	src.Auth = config.SourceAuth{Type: config.AuthHeader, Header: "X-Api-Key", Env: "TEST_API_KEY"}
+	// allow_private opens the source's own host only: the other "host"
+	// (another loopback port) is listed.
+	src.AllowHosts = []string{strings.TrimPrefix(other.URL, "http://")}
 	if _, err := newTestSource(crawlerConfig(), src, Options{}); err == nil || !strings.Contains(err.Error(), "TEST_API_KEY is not set") {
 		t.Fatalf("missing secret: %v", err)
 	}
@@ -742,7 +746,7 @@ func TestSSRFJSONKind(t *testing.T) {
 	m := config.JSONMapping{Items: "items", Text: "t", NextURL: "next"}
 	src := config.Source{ID: "api", Kind: config.SourceJSON, URL: s.URL + "/api", JSON: m}
 	_, err := run(t, crawlerConfig(), src)
-	var be *fetch.BlockedError
+	var be *netguard.BlockedError
 	if !errors.As(err, &be) || be.Reason != "loopback" || len(s.hits) != 0 || ErrorKind(err) != KindBlocked {
 		t.Fatalf("no permission: %v, hits %v", err, s.hits)
 	}

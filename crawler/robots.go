@@ -12,7 +12,7 @@ import (
 	"github.com/temoto/robotstxt"
 	"go.uber.org/zap"
 
-	"mimamori/crawler/fetch"
+	"mimamori/internal/netguard"
 )
 
 // robotsMaxBytes is how much of a robots.txt is read; RFC 9309 asks
@@ -81,7 +81,7 @@ func (r *robots) fetch(ctx context.Context, origin string) (*robotsEntry, error)
 	req.Header.Set("User-Agent", r.ua)
 	resp, err := r.client.Do(req)
 	if err != nil {
-		var blocked *fetch.BlockedError
+		var blocked *netguard.BlockedError
 		if errors.As(err, &blocked) || ctx.Err() != nil {
 			return nil, err
 		}

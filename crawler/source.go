@@ -190,11 +190,8 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Sour
 	s := &Source{
 		src:          src,
 		start:        start,
-		ua:           cfg.UserAgent,
-		timeout:      cfg.Timeout,
 		delay:        cfg.Delay,
 		maxPages:     cfg.MaxPages,
-		maxRedirects: cfg.MaxRedirects,
 		ignoreRobots: cfg.IgnoreRobots || src.IgnoreRobots,
 		alertAfter:   cfg.AlertAfter,
 		maxBackoff:   cfg.MaxBackoff,
@@ -224,15 +221,9 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Sour
 		return nil, fail("kind: %q is not %s, %s, %s or %s", src.Kind,
 			config.SourceFeed, config.SourceHTML, config.SourceJSON, config.SourceBrowser)
 	}
-	if s.ua == "" {
-		s.ua = config.Default().Crawler.UserAgent
-	}
-	if s.timeout <= 0 {
-		s.timeout = fetch.DefaultTimeout
-	}
-	if s.maxRedirects == 0 {
-		s.maxRedirects = fetch.DefaultMaxRedirects
-	}
+	s.fetchOpts = FetchOptions(cfg, src)
+	s.fetchOpts.AfterGuard = opts.AfterGuard
+	s.ua, s.timeout, s.maxRedirects = s.fetchOpts.UserAgent, s.fetchOpts.Timeout, s.fetchOpts.MaxRedirects
 	if src.MaxPages > 0 {
 		s.maxPages = src.MaxPages
 	}
@@ -299,16 +290,6 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Sour
 	default:
 		return nil, fail("auth.type: %q is not bearer or header", src.Auth.Type)
 	}
-	s.fetchOpts = fetch.Options{
-		UserAgent:             s.ua,
-		Timeout:               s.timeout,
-		MaxBodyBytes:          cfg.MaxBodyBytes,
-		MaxRedirects:          s.maxRedirects,
-		MaxDecompressionRatio: cfg.MaxDecompressionRatio,
-		AllowPrivate:          src.AllowPrivate,
-		AllowHosts:            src.AllowHosts,
-	}
-	s.fetchOpts.AfterGuard = opts.AfterGuard
 	s.transport = fetch.NewTransport(s.fetchOpts)
 	s.robotsClient = &http.Client{
 		Transport:     s.transport,
@@ -322,7 +303,8 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Sour
 		s.log.Warn("robots.txt ignored for this source (ignore_robots)")
 	}
 	if src.AllowPrivate {
-		s.log.Warn("SSRF guard off for this source (allow_private): loopback and private addresses are reachable")
+		s.log.Warn("SSRF guard lifted for this source's own host (allow_private): it may reach loopback and private addresses",
+			zap.String("host", start.Host))
 	} else if len(src.AllowHosts) > 0 {
 		s.log.Info("SSRF guard lifted for some hosts (allow_hosts)", zap.Strings("hosts", src.AllowHosts))
 	}
@@ -331,6 +313,32 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Sour
 	}
 	s.loadHealth()
 	return s, nil
+}
+
+// FetchOptions returns the fetch options of a source: the crawler-wide
+// limits (defaults filled in) and the source's SSRF policy
+// (config.Source.NetPolicy). It is the one place they are built: the
+// crawler and the re-checks of alerted posts both use it, so a post is
+// fetched again exactly as it was crawled.
+func FetchOptions(cfg config.CrawlerConfig, src config.Source) fetch.Options {
+	o := fetch.Options{
+		UserAgent:             cfg.UserAgent,
+		Timeout:               cfg.Timeout,
+		MaxBodyBytes:          cfg.MaxBodyBytes,
+		MaxRedirects:          cfg.MaxRedirects,
+		MaxDecompressionRatio: cfg.MaxDecompressionRatio,
+		Policy:                src.NetPolicy(),
+	}
+	if o.UserAgent == "" {
+		o.UserAgent = config.Default().Crawler.UserAgent
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = fetch.DefaultTimeout
+	}
+	if o.MaxRedirects == 0 {
+		o.MaxRedirects = fetch.DefaultMaxRedirects
+	}
+	return o
 }
 
 // ID returns the source id.

@@ -23,6 +23,7 @@ import (
 	"mimamori/config"
 	"mimamori/crawler/fetch"
 	"mimamori/internal/jst"
+	"mimamori/internal/netguard"
 	"mimamori/mention"
 )
 
@@ -669,9 +670,9 @@ func TestSSRFGuardInSource(t *testing.T) {
 		src.AllowPrivate = false
 		src.IgnoreRobots = ignore
 		_, err := run(t, crawlerConfig(), src)
-		var be *fetch.BlockedError
+		var be *netguard.BlockedError
 		if !errors.As(err, &be) || be.Reason != "loopback" {
-			t.Fatalf("ignore_robots=%v: error %v, want *fetch.BlockedError", ignore, err)
+			t.Fatalf("ignore_robots=%v: error %v, want *netguard.BlockedError", ignore, err)
 		}
 		if !strings.HasPrefix(err.Error(), "source forum: GET "+s.URL+"/thread: ") {
 			t.Errorf("error %q does not name the source and URL", err)

@@ -43,6 +43,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"mimamori/internal/netguard"
 	"mimamori/mention"
 )
 
@@ -168,6 +169,11 @@ type Options struct {
 	TSA TSAOptions
 	// Render configures headless Chromium.
 	Render RenderOptions
+	// Sources are the fetch rules of each source, by source id
+	// (config.Source.NetPolicy): the subresources of a page rendered for a
+	// bundle follow those of the bundle's source. A source not listed gets
+	// public addresses only.
+	Sources map[string]netguard.Policy
 	// Retention deletes the files of capture, render and observation
 	// bundles older than this (0 keeps them forever).
 	Retention time.Duration
@@ -192,6 +198,7 @@ type Store struct {
 	tsaCAFile      string
 	render         RenderOptions
 	renderer       renderer
+	sources        map[string]netguard.Policy
 	retention      time.Duration
 	lightRetention time.Duration
 	log            *zap.Logger
@@ -213,7 +220,7 @@ func NewStore(dir, tool string) *Store {
 // logged, not returned: each capture then fails with a clear error.
 func Open(dir string, o Options) (*Store, error) {
 	s := &Store{root: dir, tool: o.Tool, crawlerUA: o.CrawlerUserAgent, now: time.Now, open: osOpen,
-		render: o.Render.withDefaults(), retention: o.Retention, lightRetention: o.LightRetention, log: o.Logger}
+		render: o.Render.withDefaults(), sources: o.Sources, retention: o.Retention, lightRetention: o.LightRetention, log: o.Logger}
 	if s.log == nil {
 		s.log = zap.NewNop()
 	}
@@ -396,7 +403,9 @@ func (s *Store) CaptureWith(ctx context.Context, m mention.Mention, f *mention.F
 			d.add(WARCName, RoleWARC, w)
 		}
 		rs := time.Now()
-		s.renderInto(ctx, d, renderInputFor(f, o.NeedsJS, captured), o.NoRender)
+		in := renderInputFor(f, o.NeedsJS, captured)
+		in.Policy = s.sources[m.SourceID]
+		s.renderInto(ctx, d, in, o.NoRender)
 		renderTook = time.Since(rs)
 		d.stamp = s.tsa != nil
 	}

@@ -23,6 +23,8 @@ const (
 	// ObservedDeleted: the post is gone (404/410, a "deleted" page).
 	ObservedDeleted = "deleted"
 	// ObservedUnreachable: the site could not be asked (network, 5xx).
+	// A check we did not make (our SSRF guard refused, robots.txt, our own
+	// configuration) is no observation of the site and is not recorded.
 	ObservedUnreachable = "unreachable"
 )
 

@@ -231,8 +231,15 @@ func TestEvidenceConfigValidation(t *testing.T) {
 		t.Fatalf("unreadable CA: %v", k)
 	}
 	// The options carry every setting.
-	o := OptionsFromConfig(config.EvidenceConfig{ChromiumPath: "/x", DisableRender: true, TSA: config.TSAConfig{URL: "u", CAFile: "c"}}, "tool", "ua", nil)
+	o := OptionsFromConfig(config.Config{
+		Evidence: config.EvidenceConfig{ChromiumPath: "/x", DisableRender: true, TSA: config.TSAConfig{URL: "u", CAFile: "c"}},
+		Crawler:  config.CrawlerConfig{UserAgent: "ua"},
+		Sources:  []config.Source{{ID: "intra", URL: "http://intra.example:8080/", AllowPrivate: true, AllowHosts: []string{"cdn.intra"}}},
+	}, "tool", nil)
 	if o.Render.ChromiumPath != "/x" || !o.Render.Disabled || o.TSA.URL != "u" || o.TSA.CAFile != "c" || o.CrawlerUserAgent != "ua" {
 		t.Fatalf("%+v", o)
+	}
+	if p := o.Sources["intra"]; !p.AllowPrivate || p.Home != "http://intra.example:8080/" || len(p.AllowHosts) != 1 {
+		t.Fatalf("source policy %+v", p)
 	}
 }

@@ -305,7 +305,7 @@ func (s *Store) Rerender(ctx context.Context, bundle string) (Result, error) {
 	}
 	now := s.now().UTC()
 	in := renderInput{URL: ex.FinalURL, RequestURL: ex.RequestURL, Status: ex.StatusCode, Header: http.Header(ex.Header),
-		Body: body, NeedsJS: subj.NeedsJS, FetchedAt: ex.FetchedAtUTC, RenderedAt: now}
+		Body: body, NeedsJS: subj.NeedsJS, FetchedAt: ex.FetchedAtUTC, RenderedAt: now, Policy: s.sources[subj.SourceID]}
 	if in.URL == "" {
 		in.URL = ex.RequestURL
 	}

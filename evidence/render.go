@@ -10,9 +10,7 @@ import (
 	"image/draw"
 	"image/png"
 	"math"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -30,6 +28,7 @@ import (
 
 	"mimamori/internal/chromium"
 	"mimamori/internal/jst"
+	"mimamori/internal/netguard"
 )
 
 // Rendered files of a bundle.
@@ -60,9 +59,11 @@ type RenderOptions struct {
 	// MaxHeight caps the full-page screenshot in CSS pixels (default 15000);
 	// a longer page is cut and the manifest says so.
 	MaxHeight int
-	// AllowPrivate lets the page's subresources load from loopback, private
-	// and link-local addresses (tests, intranet sources). By default the
-	// browser may fetch images and styles only from public addresses.
+	// AllowPrivate lets the subresources of every page load from loopback
+	// and private addresses, never link-local or cloud metadata ones
+	// (tests). Otherwise a page's images and styles follow its source's
+	// fetch rules (Options.Sources): public addresses, plus the source's
+	// own host under allow_private and the hosts of allow_hosts.
 	AllowPrivate bool
 	// MaxRequests caps the subresource requests of one page (default 300).
 	MaxRequests int
@@ -132,6 +133,9 @@ type renderInput struct {
 	NeedsJS    bool
 	FetchedAt  time.Time
 	RenderedAt time.Time
+	// Policy is the fetch rules of the page's source, which its
+	// subresources follow.
+	Policy netguard.Policy
 }
 
 type renderOutput struct {
@@ -241,7 +245,7 @@ func (r *chromeRenderer) run(bctx, tctx context.Context, in renderInput) (*rende
 	info.Browser, info.UserAgent = ver.Product, ver.UserAgent
 
 	// Requests are answered by a worker: the listener must not block.
-	h := &interceptor{in: in, guard: addrGuard{allowPrivate: o.AllowPrivate}, max: o.MaxRequests, bctx: bctx,
+	h := &interceptor{in: in, guard: o.subresourceGuard(in.Policy), max: o.MaxRequests, bctx: bctx,
 		queue: make(chan *fetch.EventRequestPaused, 1024)}
 	wctx, stopWorker := context.WithCancel(tctx)
 	var wg sync.WaitGroup
@@ -478,7 +482,7 @@ func lastLines(s string, n int) string {
 // the address guard and the cap.
 type interceptor struct {
 	in    renderInput
-	guard addrGuard
+	guard *netguard.Guard
 	max   int
 	bctx  context.Context
 	queue chan *fetch.EventRequestPaused
@@ -532,7 +536,7 @@ func (h *interceptor) handle(ctx context.Context, ev *fetch.EventRequestPaused) 
 	reason := ""
 	if n >= h.max {
 		reason = "over the cap of subresources"
-	} else if err := h.guard.check(ctx, reqURL); err != nil {
+	} else if err := subresourceCheck(ctx, h.guard, reqURL); err != nil {
 		reason = err.Error()
 	}
 	if reason != "" {
@@ -591,12 +595,12 @@ func fulfillHeaders(h http.Header, body []byte) []*fetch.HeaderEntry {
 	return out
 }
 
-// addrGuard refuses requests to loopback, private, link-local and other
-// non-public addresses, so a captured page cannot turn the browser against
-// the company's network.
-type addrGuard struct{ allowPrivate bool }
-
-func (g addrGuard) check(ctx context.Context, raw string) error {
+// subresourceCheck refuses a subresource the browser asks for unless its
+// scheme is one a page may load and its host passes g: the rules of the
+// source's own fetches (netguard.Policy), so a captured page cannot turn
+// the browser against the company's network while an intranet page still
+// gets its own styles and images.
+func subresourceCheck(ctx context.Context, g *netguard.Guard, raw string) error {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return errors.New("bad URL")
@@ -608,53 +612,18 @@ func (g addrGuard) check(ctx context.Context, raw string) error {
 	default:
 		return fmt.Errorf("scheme %s not allowed", u.Scheme)
 	}
-	if g.allowPrivate {
-		return nil
+	if u.Hostname() == "" {
+		return errors.New("no host")
 	}
-	host := u.Hostname()
-	if ip, err := netip.ParseAddr(host); err == nil {
-		if !publicAddr(ip) {
-			return fmt.Errorf("address %s is not public", ip)
-		}
-		return nil
-	}
-	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
-		return errors.New("localhost")
-	}
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	addrs, err := net.DefaultResolver.LookupNetIP(lctx, "ip", host)
-	if err != nil {
-		return fmt.Errorf("resolve %s: %v", host, err)
-	}
-	for _, a := range addrs {
-		if !publicAddr(a) {
-			return fmt.Errorf("%s resolves to %s, not public", host, a)
-		}
-	}
-	return nil
+	return g.CheckURL(ctx, u)
 }
 
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("64:ff9b::/96"),
-	netip.MustParsePrefix("2001:db8::/32"),
-}
-
-func publicAddr(ip netip.Addr) bool {
-	ip = ip.Unmap()
-	if !ip.IsValid() || ip.IsLoopback() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || ip.IsInterfaceLocalMulticast() {
-		return false
+// subresourceGuard is the guard of one rendering: the source's policy,
+// widened to every private host (never link-local or metadata) when the
+// configuration allows private subresources for all sources.
+func (o RenderOptions) subresourceGuard(p netguard.Policy) *netguard.Guard {
+	if o.AllowPrivate {
+		p.AllowPrivate, p.Home = true, ""
 	}
-	for _, p := range nonPublic {
-		if p.Contains(ip) {
-			return false
-		}
-	}
-	return true
+	return netguard.New(p)
 }

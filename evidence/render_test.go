@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"mimamori/internal/netguard"
 	"mimamori/mention"
 )
 
@@ -523,6 +524,146 @@ func TestRenderSlowSubresource(t *testing.T) {
 	}
 	if took := time.Since(start); took > 8*time.Second {
 		t.Fatalf("took %v", took)
+	}
+	noChromiumLeft(t)
+}
+
+// renderPage captures page (served as if from pageURL) with real Chromium
+// for a mention of source, and returns the manifest and the screenshot.
+func renderPage(t *testing.T, s *Store, source, pageURL, page string) (*Manifest, image.Image) {
+	t.Helper()
+	f := &mention.Fetch{RequestURL: pageURL, FinalURL: pageURL, StatusCode: 200,
+		Header: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, FetchedAt: time.Now(), Body: []byte(page)}
+	m := mention.Mention{ID: "sub-" + source, Version: 1, SourceID: source, URL: pageURL}
+	res, err := s.CaptureWith(context.Background(), m, f, CaptureOptions{TLSPeerCertSHA256: strings.Repeat("ab", 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	man, _, err := ReadManifest(res.Ref.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if man.Render == nil || man.Render.Status != "rendered" {
+		t.Fatalf("render %+v (missing %+v)", man.Render, res.Missing)
+	}
+	shot, err := os.ReadFile(filepath.Join(res.Ref.Path, ScreenshotName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(bytes.NewReader(shot))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &man, img
+}
+
+func blockedContains(blocked []string, s string) bool {
+	for _, b := range blocked {
+		if strings.Contains(b, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestRenderRefusesEmbeddedPrivateAddresses: subresources on a 6to4
+// address embedding 127.0.0.1, a site-local, a discard-only and an
+// IPv4-compatible IPv6 address are refused like loopback itself (the
+// renderer's old guard let them through). The page is a loopback page of a
+// source without allow_private (the captured bytes are served whatever
+// its host), so Chromium's own Private Network Access checks, which
+// refuse some of these from a public page, do not get there first.
+func TestRenderRefusesEmbeddedPrivateAddresses(t *testing.T) {
+	chrome := chromiumPath(t)
+	s, err := Open(t.TempDir(), Options{Tool: "t", Render: RenderOptions{ChromiumPath: chrome, Timeout: 30 * time.Second}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := `<html><body><h1>embedded</h1>
+<img src="http://[2002:7f00:1::]/a.png"><img src="http://[fec0::1]/b.png"><img src="http://[100::1]/c.png"><img src="http://[::7f00:1]/d.png"></body></html>`
+	man, _ := renderPage(t, s, "public-board", "http://127.0.0.1:9/t/1", page)
+	for _, want := range []string{"[2002:7f00:1::]", "[fec0::1]", "[100::1]", "[::7f00:1]"} {
+		if !blockedContains(man.Render.Blocked, want) {
+			t.Errorf("%s was not refused: blocked %q", want, man.Render.Blocked)
+		}
+	}
+	if man.Render.Subresources != 0 {
+		t.Errorf("%d subresources loaded, want 0", man.Render.Subresources)
+	}
+	noChromiumLeft(t)
+}
+
+// TestRenderSubresourcesFollowSourceRules: a page of an allow_private
+// source on 127.0.0.1 gets its own stylesheet and image (the screenshot
+// shows the stylesheet's background colour), while another loopback port,
+// the metadata service and embedded loopback stay refused.
+func TestRenderSubresourcesFollowSourceRules(t *testing.T) {
+	chrome := chromiumPath(t)
+	var css, img, other atomic.Int32
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/style.css":
+			css.Add(1)
+			w.Header().Set("Content-Type", "text/css")
+			io.WriteString(w, "html, body { margin: 0; background: #e0115f; }")
+		case "/logo.png":
+			img.Add(1)
+			w.Header().Set("Content-Type", "image/png")
+			w.Write(onePixelPNG())
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer site.Close()
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		other.Add(1)
+		w.Header().Set("Content-Type", "text/css")
+		io.WriteString(w, "body { background: #00ff00; }")
+	}))
+	defer elsewhere.Close()
+
+	s, err := Open(t.TempDir(), Options{Tool: "t", Render: RenderOptions{ChromiumPath: chrome, Timeout: 30 * time.Second},
+		Sources: map[string]netguard.Policy{"intranet": {AllowPrivate: true, Home: site.URL + "/board"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := `<!DOCTYPE html><html><head><link rel="stylesheet" href="/style.css">
+<link rel="stylesheet" href="` + elsewhere.URL + `/other.css"></head>
+<body><h1>intranet board</h1><img src="/logo.png">
+<img src="http://169.254.169.254/latest/meta-data/x.png"><img src="http://[2002:7f00:1::]/a.png"></body></html>`
+	man, shot := renderPage(t, s, "intranet", site.URL+"/board/1", page)
+	if css.Load() == 0 || img.Load() == 0 {
+		t.Errorf("the page's own stylesheet (%d) or image (%d) was not loaded; blocked %q", css.Load(), img.Load(), man.Render.Blocked)
+	}
+	if other.Load() != 0 {
+		t.Errorf("another loopback port was reached %d time(s)", other.Load())
+	}
+	for _, want := range []string{elsewhere.URL + "/other.css", "169.254.169.254", "[2002:7f00:1::]"} {
+		if !blockedContains(man.Render.Blocked, want) {
+			t.Errorf("%s was not refused: blocked %q", want, man.Render.Blocked)
+		}
+	}
+	// Below the band the page's background is the stylesheet's colour.
+	b := shot.Bounds()
+	bg := 0
+	for y := b.Min.Y + man.Render.BandHeight; y < b.Max.Y; y += 7 {
+		for x := b.Min.X; x < b.Max.X; x += 7 {
+			r, g, bl, _ := shot.At(x, y).RGBA()
+			if [3]uint8{uint8(r >> 8), uint8(g >> 8), uint8(bl >> 8)} == [3]uint8{0xe0, 0x11, 0x5f} {
+				bg++
+			}
+		}
+	}
+	if total := (b.Dx() / 7) * ((b.Dy() - man.Render.BandHeight) / 7); bg < total/2 {
+		t.Errorf("%d of ~%d sampled pixels have the stylesheet's background: the page rendered unstyled", bg, total)
+	}
+
+	// The same page for a source without allow_private: its stylesheet
+	// is refused as before.
+	css.Store(0)
+	man, _ = renderPage(t, s, "public-board", site.URL+"/board/2", page)
+	if css.Load() != 0 || !blockedContains(man.Render.Blocked, "/style.css") {
+		t.Errorf("a source without allow_private loaded a loopback stylesheet (%d; blocked %q)", css.Load(), man.Render.Blocked)
 	}
 	noChromiumLeft(t)
 }

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -9,8 +10,11 @@ import (
 
 	"go.uber.org/zap"
 
+	"mimamori/config"
+	"mimamori/crawler"
 	"mimamori/crawler/fetch"
 	"mimamori/evidence"
+	"mimamori/internal/netguard"
 	"mimamori/mention"
 )
 
@@ -33,9 +37,9 @@ func (m *Monitor) Recheck(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	allow := map[string]bool{}
+	sources := make(map[string]config.Source, len(m.cfg.Sources))
 	for _, s := range m.cfg.Sources {
-		allow[s.ID] = s.AllowPrivate
+		sources[s.ID] = s
 	}
 	recorded := 0
 	for _, mn := range ms {
@@ -45,7 +49,23 @@ func (m *Monitor) Recheck(ctx context.Context) (int, error) {
 		if mn.Evidence == nil {
 			continue
 		}
-		obs, f := m.observe(ctx, mn, allow[mn.SourceID])
+		src, ok := sources[mn.SourceID]
+		if !ok {
+			// The source left the configuration: its post is re-checked
+			// with the crawler-wide limits and public addresses only.
+			src = config.Source{ID: mn.SourceID}
+		}
+		obs, f, err := m.observe(ctx, mn, crawler.FetchOptions(m.cfg.Crawler, src))
+		if err != nil {
+			if ctx.Err() != nil {
+				return recorded, ctx.Err()
+			}
+			// Our own refusal says nothing about the site: not an
+			// observation, nothing in the evidence chain.
+			m.log.Warn("re-check not made; nothing recorded", zap.String("mention", mn.ID), zap.String("url", mn.URL),
+				zap.String("source", mn.SourceID), zap.Error(err))
+			continue
+		}
 		prev, _, err := m.ledger.GetState(ctx, recheckKey, mn.ID)
 		if err != nil {
 			m.log.Warn("re-check state", zap.String("mention", mn.ID), zap.Error(err))
@@ -82,35 +102,55 @@ func (m *Monitor) Recheck(ctx context.Context) (int, error) {
 	return recorded, nil
 }
 
-// observe fetches a post's URL once, with the crawler's limits and SSRF
-// guard, and says what it found.
-func (m *Monitor) observe(ctx context.Context, mn mention.Mention, allowPrivate bool) (evidence.Observation, *mention.Fetch) {
+// errCheckNotMade marks a re-check that could not be made for reasons of
+// our own (the SSRF guard refused, robots.txt forbids, a URL or option we
+// cannot use): it says nothing about the site, so nothing is recorded.
+var errCheckNotMade = errors.New("re-check not made")
+
+// observe fetches a post's URL once, with the fetch options of its source
+// (crawler.FetchOptions: the crawler's limits and the source's SSRF policy),
+// and says what it found. An error (wrapping errCheckNotMade) means the
+// check could not be made and is no observation of the site.
+func (m *Monitor) observe(ctx context.Context, mn mention.Mention, opts fetch.Options) (evidence.Observation, *mention.Fetch, error) {
 	now := m.now().UTC()
-	client := fetch.NewClient(fetch.Options{UserAgent: m.cfg.Crawler.UserAgent, Timeout: m.cfg.Crawler.Timeout,
-		MaxBodyBytes: m.cfg.Crawler.MaxBodyBytes, MaxRedirects: m.cfg.Crawler.MaxRedirects, AllowPrivate: allowPrivate})
+	client := fetch.NewClient(opts)
+	defer client.CloseIdleConnections()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, mn.URL, nil)
 	if err != nil {
-		return evidence.Observation{Kind: evidence.ObservedUnreachable, ObservedAt: now, Error: err.Error()}, nil
+		return evidence.Observation{}, nil, fmt.Errorf("%w: request for %s: %w", errCheckNotMade, mn.URL, err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return evidence.Observation{Kind: evidence.ObservedUnreachable, ObservedAt: now, Error: err.Error()}, nil
+		if ctx.Err() != nil || ownRefusal(err) {
+			return evidence.Observation{}, nil, fmt.Errorf("%w: GET %s: %w", errCheckNotMade, mn.URL, err)
+		}
+		return evidence.Observation{Kind: evidence.ObservedUnreachable, ObservedAt: now, Error: err.Error()}, nil, nil
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return evidence.Observation{Kind: evidence.ObservedUnreachable, ObservedAt: now, StatusCode: resp.StatusCode, Error: err.Error()}, nil
+		if ctx.Err() != nil {
+			return evidence.Observation{}, nil, fmt.Errorf("%w: read %s: %w", errCheckNotMade, mn.URL, err)
+		}
+		return evidence.Observation{Kind: evidence.ObservedUnreachable, ObservedAt: now, StatusCode: resp.StatusCode, Error: err.Error()}, nil, nil
 	}
 	f := &mention.Fetch{RequestURL: mn.URL, FinalURL: resp.Request.URL.String(), Method: http.MethodGet, StatusCode: resp.StatusCode,
 		Proto: resp.Proto, Header: resp.Header, FetchedAt: now, Body: body}
 	if gone, why := evidence.LooksDeleted(resp.StatusCode, resp.Header, body, mn.Text); gone {
-		return evidence.Observation{Kind: evidence.ObservedDeleted, ObservedAt: now, StatusCode: resp.StatusCode, Note: why}, f
+		return evidence.Observation{Kind: evidence.ObservedDeleted, ObservedAt: now, StatusCode: resp.StatusCode, Note: why}, f, nil
 	}
 	if resp.StatusCode >= 400 { // 403, 429, 5xx: not an answer about the post
 		return evidence.Observation{Kind: evidence.ObservedUnreachable, ObservedAt: now, StatusCode: resp.StatusCode,
-			Error: fmt.Sprintf("HTTP %s", resp.Status)}, f
+			Error: fmt.Sprintf("HTTP %s", resp.Status)}, f, nil
 	}
-	return evidence.Observation{Kind: evidence.ObservedUnchanged, ObservedAt: now, StatusCode: resp.StatusCode}, f
+	return evidence.Observation{Kind: evidence.ObservedUnchanged, ObservedAt: now, StatusCode: resp.StatusCode}, f, nil
+}
+
+// ownRefusal says whether a fetch error is ours rather than the site's:
+// the SSRF guard, robots.txt, a scheme we do not fetch.
+func ownRefusal(err error) bool {
+	var be *netguard.BlockedError
+	return errors.As(err, &be) || errors.Is(err, crawler.ErrRobotsDisallowed) || errors.Is(err, fetch.ErrUnsupportedScheme)
 }
 
 func (m *Monitor) recheckLoop(ctx context.Context) {

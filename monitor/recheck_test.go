@@ -78,3 +78,84 @@ func TestRecheckRecordsDeletion(t *testing.T) {
 	}
 
 }
+
+// observations returns the observation.json files under the evidence root.
+func observations(t *testing.T, m *Monitor) []string {
+	t.Helper()
+	var out []string
+	filepath.WalkDir(m.EvidenceDir(), func(path string, d os.DirEntry, err error) error {
+		if err == nil && d.Name() == "observation.json" {
+			b, _ := os.ReadFile(path)
+			out = append(out, string(b))
+		}
+		return nil
+	})
+	return out
+}
+
+// TestRecheckUsesSourceFetchRules: a re-check fetches with exactly the
+// source's fetch rules, so a post on an allow_hosts or allow_private local
+// source that is online is recorded "unchanged", not "unreachable"; and a
+// re-check our own guard refuses (another loopback port, the metadata
+// service, a source that does not allow the host) records nothing.
+func TestRecheckUsesSourceFetchRules(t *testing.T) {
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte("<html><body><p>株式会社サンプルは詐欺会社</p></body></html>"))
+	}))
+	defer other.Close()
+	site := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, other.URL+"/t/1", http.StatusFound)
+			return
+		case "/metadata":
+			http.Redirect(w, r, "http://169.254.169.254/latest/meta-data/", http.StatusFound)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte("<html><body><p>株式会社サンプルは詐欺会社</p></body></html>"))
+	}))
+	defer site.Close()
+	host := strings.TrimPrefix(site.URL, "http://")
+	for _, c := range []struct {
+		name string
+		src  config.Source
+		path string
+		want string // observation kind; "" means nothing recorded
+	}{
+		{"allow_hosts, online", config.Source{AllowHosts: []string{host}}, "/t/1", evidence.ObservedUnchanged},
+		{"allow_private, online", config.Source{AllowPrivate: true}, "/t/1", evidence.ObservedUnchanged},
+		{"allow_private, same-host redirect", config.Source{AllowPrivate: true}, "/t/1?r", evidence.ObservedUnchanged},
+		{"allow_private, redirect to another port", config.Source{AllowPrivate: true}, "/moved", ""},
+		{"allow_private, redirect to metadata", config.Source{AllowPrivate: true}, "/metadata", ""},
+		{"nothing allowed", config.Source{}, "/t/1", ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m, _ := testMonitor(t, func(cfg *config.Config) {
+				c.src.ID, c.src.Kind, c.src.URL = "intranet", config.SourceHTML, site.URL+"/"
+				cfg.Sources = []config.Source{c.src}
+				cfg.Evidence.DisableRender = true
+			})
+			ctx := context.Background()
+			p := post(1, "株式会社サンプルは詐欺会社")
+			p.SourceID, p.Permalink = "intranet", site.URL+c.path
+			if s := m.pipeline.Process(ctx, "intranet", []mention.Post{p}); s.Alerts != 1 {
+				t.Fatalf("summary %+v", s)
+			}
+			n, err := m.Recheck(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obs := observations(t, m)
+			if c.want == "" {
+				if n != 0 || len(obs) != 0 {
+					t.Fatalf("a re-check our guard refused was recorded (%d): %v", n, obs)
+				}
+				return
+			}
+			if n != 1 || len(obs) != 1 || !strings.Contains(obs[0], `"kind": "`+c.want+`"`) {
+				t.Fatalf("recorded %d: %v, want one %q", n, obs, c.want)
+			}
+		})
+	}
+}

@@ -286,7 +286,7 @@ func openEvidenceStore(cmd *cobra.Command) (*evidence.Store, error) {
 		path, _ := cmd.Flags().GetString("config")
 		return nil, fmt.Errorf("this command needs the configuration (%s not found; pass --config)", path)
 	}
-	o := evidence.OptionsFromConfig(cfg.Evidence, "mimamori "+monitor.Version, cfg.Crawler.UserAgent, nil)
+	o := evidence.OptionsFromConfig(*cfg, "mimamori "+monitor.Version, nil)
 	root := cfg.EvidenceDir()
 	if r, _ := cmd.Flags().GetString("root"); r != "" {
 		root = r

@@ -1,4 +1,5 @@
-// Package fetch builds the crawler's HTTP client: an SSRF guard that checks
+// Package fetch builds the crawler's HTTP client: the SSRF guard of
+// internal/netguard, which checks
 // every resolved address at connect time (redirects included), no proxy, a
 // capped number of redirects and a cap on the decompressed body size that is
 // an error, never a silent truncation.
@@ -14,6 +15,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"mimamori/internal/netguard"
 )
 
 // Defaults used for zero Options fields.
@@ -44,13 +47,10 @@ type Options struct {
 	// DefaultMaxRedirects; negative means redirects are not followed (an
 	// error).
 	MaxRedirects int
-	// AllowPrivate turns the SSRF guard off: loopback, private, link-local
-	// and the other non-public addresses may be reached.
-	AllowPrivate bool
-	// AllowHosts lists hosts ("intranet.example", "10.0.0.5") or
-	// host:port pairs ("127.0.0.1:8080") that may resolve to non-public
-	// addresses. They are matched against the name in the URL.
-	AllowHosts []string
+	// Policy is the SSRF guard's policy: which hosts may reach which
+	// non-public addresses (allow_private, allow_hosts). The zero Policy
+	// allows public addresses only.
+	netguard.Policy
 	// MaxDecompressionRatio caps how many bytes a compressed body may
 	// expand to per compressed byte, once past the first MiB; reading
 	// beyond fails with *DecompressionRatioError. Zero means
@@ -88,13 +88,6 @@ func (o Options) maxRedirects() int {
 		return DefaultMaxRedirects
 	}
 	return o.MaxRedirects
-}
-
-func dialTimeout(t time.Duration) time.Duration {
-	if t <= 0 || t > 30*time.Second {
-		return 30 * time.Second
-	}
-	return t
 }
 
 // BodyTooLargeError is returned while reading a body past MaxBodyBytes, or
@@ -139,6 +132,10 @@ func (e *DecompressionRatioError) Error() string {
 // decompressed size could not be capped.
 var ErrUnsupportedEncoding = errors.New("unsupported content-encoding")
 
+// ErrUnsupportedScheme is returned for a request whose URL is not http or
+// https (the client never fetches other schemes).
+var ErrUnsupportedScheme = errors.New("unsupported scheme")
+
 // NewClient returns an http.Client with the guarded transport, the redirect
 // cap, the timeout and no cookie jar.
 func NewClient(opts Options) *http.Client {
@@ -171,10 +168,9 @@ func CheckRedirect(max int) func(req *http.Request, via []*http.Request) error {
 // Proxy nil (an environment proxy would dial on our behalf and bypass the
 // guard), a default User-Agent, and the body cap.
 func NewTransport(opts Options) http.RoundTripper {
-	g := newGuard(opts)
 	t := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            g.dialContext,
+		DialContext:            NewDialer(opts),
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           32,
 		MaxIdleConnsPerHost:    2,
@@ -184,40 +180,29 @@ func NewTransport(opts Options) http.RoundTripper {
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 1 << 20,
 	}
-	return &transport{next: t, guard: g, ua: opts.UserAgent, max: opts.maxBody(), ratio: opts.maxRatio()}
+	return &transport{next: t, ua: opts.UserAgent, max: opts.maxBody(), ratio: opts.maxRatio()}
 }
 
 // NewDialer returns the guarded dialer on its own, for connections that do
 // not go through an http.Transport (the browser kind's local proxy tunnels
 // CONNECT requests through it).
 func NewDialer(opts Options) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return newGuard(opts).dialContext
+	return netguard.New(opts.Policy).DialFunc(netguard.DialOptions{Timeout: opts.Timeout, After: opts.AfterGuard})
 }
 
-// Check resolves the host of hostport and returns a *BlockedError when the
-// guard would refuse one of its addresses. It is an early, clearer refusal
-// (before a browser navigates, say); the dial-time guard stays the rule.
+// Check resolves the host of hostport and returns a *netguard.BlockedError
+// when the guard would refuse one of its addresses. It is an early, clearer
+// refusal (before a browser navigates, say); the dial-time guard stays the
+// rule.
 func Check(ctx context.Context, hostport string, opts Options) error {
-	g := newGuard(opts)
-	if g.allowed(hostport) {
-		return nil
-	}
-	host := hostOf(hostport)
-	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
-	if err != nil {
-		return fmt.Errorf("fetch: resolve %s: %w", host, err)
-	}
-	for _, a := range addrs {
-		if r := BlockReason(a); r != "" {
-			return &BlockedError{Host: host, Addr: a.String(), Reason: r}
-		}
+	if err := netguard.New(opts.Policy).Check(ctx, hostport); err != nil {
+		return fmt.Errorf("fetch: check %s: %w", hostport, err)
 	}
 	return nil
 }
 
 type transport struct {
 	next  http.RoundTripper
-	guard *guard
 	ua    string
 	max   int64
 	ratio int64
@@ -228,7 +213,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch req.URL.Scheme {
 	case "http", "https":
 	default:
-		return nil, fmt.Errorf("fetch: unsupported scheme %q", req.URL.Scheme)
+		return nil, fmt.Errorf("fetch: %w %q", ErrUnsupportedScheme, req.URL.Scheme)
 	}
 	cloned := false
 	if t.ua != "" && req.Header.Get("User-Agent") == "" {

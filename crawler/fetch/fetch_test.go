@@ -3,18 +3,20 @@ package fetch
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"mimamori/internal/netguard"
 )
 
 // countingServer is an httptest server that counts accepted connections,
@@ -33,22 +35,17 @@ func countingServer(t *testing.T, h http.Handler) (*httptest.Server, *atomic.Int
 	return srv, &conns
 }
 
-// safetyNet wraps the guard's Control so that, should the guard ever let a
+// safetyNet is the guard's AfterGuard in tests: should the guard ever let a
 // non-loopback address through, the test fails and the socket is still
-// refused before connect: these tests never send a packet off the host.
-func safetyNet(t *testing.T, rt http.RoundTripper) {
+// refused before connect, so these tests never send a packet off the host.
+func safetyNet(t *testing.T) func(network, address string) error {
 	t.Helper()
-	g := rt.(*transport).guard
-	orig := g.dialer.ControlContext
-	g.dialer.ControlContext = func(ctx context.Context, network, address string, c syscall.RawConn) error {
-		err := orig(ctx, network, address, c)
-		if err == nil {
-			if ap, perr := netip.ParseAddrPort(address); perr != nil || !ap.Addr().Unmap().IsLoopback() {
-				t.Errorf("guard allowed a connection to %s", address)
-				return errors.New("test safety net: refusing non-loopback connect")
-			}
+	return func(network, address string) error {
+		if ap, err := netip.ParseAddrPort(address); err != nil || !ap.Addr().Unmap().IsLoopback() {
+			t.Errorf("guard allowed a connection to %s", address)
+			return errors.New("test safety net: refusing non-loopback connect")
 		}
-		return err
+		return nil
 	}
 }
 
@@ -57,82 +54,10 @@ func guardedClient(t *testing.T, opts Options) *http.Client {
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Second
 	}
-	c := NewClient(opts)
-	safetyNet(t, c.Transport)
-	return c
-}
-
-func TestBlockReason(t *testing.T) {
-	cases := []struct {
-		addr string
-		want string // "" means allowed
-	}{
-		{"127.0.0.1", "loopback"},
-		{"127.255.0.9", "loopback"},
-		{"::1", "loopback"},
-		{"0.0.0.0", "unspecified"},
-		{"0.1.2.3", "unspecified"},
-		{"::", "unspecified"},
-		{"10.0.0.1", "private"},
-		{"172.16.5.4", "private"},
-		{"172.31.255.255", "private"},
-		{"192.168.1.1", "private"},
-		{"169.254.169.254", "link-local (cloud metadata)"},
-		{"169.254.1.1", "link-local"},
-		{"100.64.0.1", "shared (CGNAT)"},
-		{"100.127.255.254", "shared (CGNAT)"},
-		{"224.0.0.1", "multicast"},
-		{"239.1.1.1", "multicast"},
-		{"255.255.255.255", "reserved"},
-		{"198.18.0.1", "benchmarking"},
-		{"192.0.0.170", "IETF protocol assignment"},
-		{"fc00::1", "unique local (private)"},
-		{"fd00:ec2::254", "unique local (private)"}, // AWS IPv6 metadata
-		{"fe80::1", "link-local"},
-		{"fe80::1%eth0", "link-local"},
-		{"fec0::1", "site-local"},
-		{"ff02::1", "multicast"},
-		{"::ffff:127.0.0.1", "loopback"}, // IPv4-mapped
-		{"::ffff:169.254.169.254", "link-local (cloud metadata)"},
-		{"::ffff:10.1.2.3", "private"},
-		{"::127.0.0.1", "IPv4-compatible"},
-		{"64:ff9b::a00:1", "private (NAT64)"},   // 10.0.0.1
-		{"64:ff9b::7f00:1", "loopback (NAT64)"}, // 127.0.0.1
-		{"2002:7f00:1::1", "loopback (6to4)"},   // 127.0.0.1
-		{"2002:a9fe:a9fe::1", "link-local (cloud metadata) (6to4)"},
-		// Public addresses pass.
-		{"93.184.215.14", ""},
-		{"8.8.8.8", ""},
-		{"172.32.0.1", ""},
-		{"100.128.0.1", ""},
-		{"2606:4700:4700::1111", ""},
-		{"64:ff9b::808:808", ""}, // NAT64 of 8.8.8.8
-		{"::ffff:8.8.8.8", ""},
+	if opts.AfterGuard == nil {
+		opts.AfterGuard = safetyNet(t)
 	}
-	for _, c := range cases {
-		if got := BlockReason(netip.MustParseAddr(c.addr)); got != c.want {
-			t.Errorf("BlockReason(%s) = %q, want %q", c.addr, got, c.want)
-		}
-	}
-}
-
-// TestControlRefuses checks the connect-time hook itself, the one that
-// sees resolved addresses: it must refuse before the socket connects.
-func TestControlRefuses(t *testing.T) {
-	g := newGuard(Options{})
-	for _, addr := range []string{"10.0.0.1:80", "169.254.169.254:80", "127.0.0.1:8080", "[::1]:443", "[::ffff:127.0.0.1]:80", "100.64.1.1:80", "[fd00::1]:80"} {
-		var be *BlockedError
-		err := g.control(context.Background(), "tcp4", addr, nil)
-		if !errors.As(err, &be) || be.Addr != addr {
-			t.Errorf("control(%s) = %v, want *BlockedError", addr, err)
-		}
-	}
-	if err := g.control(context.Background(), "tcp4", "93.184.215.14:443", nil); err != nil {
-		t.Errorf("control(public) = %v", err)
-	}
-	if err := g.control(context.Background(), "udp4", "93.184.215.14:53", nil); err == nil {
-		t.Error("control(udp) allowed")
-	}
+	return NewClient(opts)
 }
 
 func TestSSRFRefusedBeforeConnect(t *testing.T) {
@@ -175,7 +100,7 @@ func TestSSRFRefusedBeforeConnect(t *testing.T) {
 				resp.Body.Close()
 				t.Fatalf("GET %s succeeded", c.url)
 			}
-			var be *BlockedError
+			var be *netguard.BlockedError
 			if !errors.As(err, &be) {
 				t.Fatalf("GET %s: error %v (%T), want *BlockedError", c.url, err, err)
 			}
@@ -206,13 +131,13 @@ func TestRedirectToLoopbackRefused(t *testing.T) {
 		}))
 		// The "public" server is allowed by host:port; the other loopback
 		// port is not.
-		client := guardedClient(t, Options{AllowHosts: []string{public.Listener.Addr().String()}})
+		client := guardedClient(t, Options{Policy: netguard.Policy{AllowHosts: []string{public.Listener.Addr().String()}}})
 		resp, err := client.Get(public.URL + "/go")
 		if err == nil {
 			resp.Body.Close()
 			t.Fatalf("redirect to %s followed", target)
 		}
-		var be *BlockedError
+		var be *netguard.BlockedError
 		if !errors.As(err, &be) || be.Reason != "loopback" {
 			t.Fatalf("redirect to %s: %v, want *BlockedError loopback", target, err)
 		}
@@ -227,9 +152,10 @@ func TestAllowHostsAndAllowPrivate(t *testing.T) {
 		io.WriteString(w, "ok")
 	}))
 	for name, opts := range map[string]Options{
-		"allow host:port": {AllowHosts: []string{srv.Listener.Addr().String()}},
-		"allow host":      {AllowHosts: []string{"127.0.0.1"}},
-		"allow private":   {AllowPrivate: true},
+		"allow host:port":     {Policy: netguard.Policy{AllowHosts: []string{srv.Listener.Addr().String()}}},
+		"allow host":          {Policy: netguard.Policy{AllowHosts: []string{"127.0.0.1"}}},
+		"allow private":       {Policy: netguard.Policy{AllowPrivate: true}},
+		"allow private, home": {Policy: netguard.Policy{AllowPrivate: true, Home: srv.URL + "/feed"}},
 	} {
 		resp, err := guardedClient(t, opts).Get(srv.URL)
 		if err != nil {
@@ -284,7 +210,7 @@ func TestBodyCap(t *testing.T) {
 		w.Write([]byte("xx"))
 	})
 	srv, _ := countingServer(t, mux)
-	client := guardedClient(t, Options{AllowPrivate: true, MaxBodyBytes: limit})
+	client := guardedClient(t, Options{Policy: netguard.Policy{AllowPrivate: true}, MaxBodyBytes: limit})
 
 	get := func(path string) ([]byte, error) {
 		resp, err := client.Get(srv.URL + path)
@@ -324,7 +250,7 @@ func TestRedirectCapAndUserAgent(t *testing.T) {
 		http.Redirect(w, r, "/r/"+string(rune(n[0]-1)), http.StatusFound)
 	})
 	srv, _ := countingServer(t, mux)
-	client := guardedClient(t, Options{AllowPrivate: true, MaxRedirects: 3, UserAgent: "mimamori-test/1"})
+	client := guardedClient(t, Options{Policy: netguard.Policy{AllowPrivate: true}, MaxRedirects: 3, UserAgent: "mimamori-test/1"})
 	resp, err := client.Get(srv.URL + "/r/3")
 	if err != nil {
 		t.Fatalf("3 redirects: %v", err)
@@ -338,7 +264,7 @@ func TestRedirectCapAndUserAgent(t *testing.T) {
 	if !errors.As(err, &tm) || tm.Max != 3 {
 		t.Errorf("4 redirects: %v, want *TooManyRedirectsError", err)
 	}
-	noRedirects := guardedClient(t, Options{AllowPrivate: true, MaxRedirects: -1})
+	noRedirects := guardedClient(t, Options{Policy: netguard.Policy{AllowPrivate: true}, MaxRedirects: -1})
 	if _, err := noRedirects.Get(srv.URL + "/r/1"); !errors.As(err, &tm) {
 		t.Errorf("redirects disabled: %v", err)
 	}
@@ -348,5 +274,84 @@ func TestUnsupportedScheme(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, "file:///etc/passwd", nil)
 	if _, err := NewTransport(Options{}).RoundTrip(req); err == nil {
 		t.Fatal("file: URL fetched")
+	}
+}
+
+// TestAllowPrivateRedirects: allow_private opens the source's own host
+// only. A redirect from it to the metadata service, to another loopback
+// port or to another loopback name is refused before connecting, with an
+// error naming the host; a redirect on the same host is followed.
+func TestAllowPrivateRedirects(t *testing.T) {
+	other, otherConns := countingServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "other service")
+	}))
+	_, otherPort, _ := net.SplitHostPort(other.Listener.Addr().String())
+	mux := http.NewServeMux()
+	mux.HandleFunc("/to", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, r.URL.Query().Get("u"), http.StatusFound)
+	})
+	mux.HandleFunc("/here", func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "same host")
+	})
+	src, _ := countingServer(t, mux)
+	_, srcPort, _ := net.SplitHostPort(src.Listener.Addr().String())
+
+	var mu sync.Mutex
+	var dialled []string
+	opts := Options{Timeout: 2 * time.Second, Policy: netguard.Policy{AllowPrivate: true, Home: src.URL + "/feed"},
+		AfterGuard: func(network, address string) error {
+			mu.Lock()
+			dialled = append(dialled, address)
+			mu.Unlock()
+			return safetyNet(t)(network, address)
+		}}
+	client := NewClient(opts)
+	for _, c := range []struct {
+		name, target, host, reason string
+	}{
+		{"metadata", "http://169.254.169.254/latest/meta-data/", "169.254.169.254", "link-local (cloud metadata)"},
+		{"metadata v6", "http://[fd00:ec2::254]/latest/meta-data/", "fd00:ec2::254", "unique local (cloud metadata)"},
+		{"link-local", "http://169.254.10.1/", "169.254.10.1", "link-local"},
+		{"other port", other.URL + "/admin", "127.0.0.1", "loopback"},
+		{"other name", "http://localhost:" + srcPort + "/here", "localhost", "loopback"},
+		{"other name, other port", "http://localhost:" + otherPort + "/", "localhost", "loopback"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			resp, err := client.Get(src.URL + "/to?u=" + url.QueryEscape(c.target))
+			if err == nil {
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				t.Fatalf("redirect to %s followed: %q", c.target, b)
+			}
+			var be *netguard.BlockedError
+			if !errors.As(err, &be) {
+				t.Fatalf("redirect to %s: %v, want *netguard.BlockedError", c.target, err)
+			}
+			if be.Host != c.host || be.Reason != c.reason {
+				t.Errorf("refused host %q reason %q, want %q %q", be.Host, be.Reason, c.host, c.reason)
+			}
+			if !strings.Contains(err.Error(), c.host) || !strings.Contains(err.Error(), "allow_") {
+				t.Errorf("error %q does not name the host and the setting", err)
+			}
+		})
+	}
+	resp, err := client.Get(src.URL + "/to?u=" + url.QueryEscape("/here"))
+	if err != nil {
+		t.Fatalf("same-host redirect: %v", err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "same host" {
+		t.Errorf("same-host redirect: body %q", b)
+	}
+	if n := otherConns.Load(); n != 0 {
+		t.Errorf("the other server saw %d connections, want 0", n)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, a := range dialled {
+		if a != src.Listener.Addr().String() {
+			t.Errorf("guard let a connection to %s through", a)
+		}
 	}
 }

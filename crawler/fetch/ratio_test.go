@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"mimamori/internal/netguard"
 )
 
 // TestDecompressionRatio: a gzip bomb fails once past the grace with a
@@ -39,7 +41,7 @@ func TestDecompressionRatio(t *testing.T) {
 		})
 	}
 	srv, _ := countingServer(t, mux)
-	client := guardedClient(t, Options{AllowPrivate: true, MaxBodyBytes: 256 << 20, MaxDecompressionRatio: 100})
+	client := guardedClient(t, Options{Policy: netguard.Policy{AllowPrivate: true}, MaxBodyBytes: 256 << 20, MaxDecompressionRatio: 100})
 	get := func(path string) (int, error) {
 		resp, err := client.Get(srv.URL + path)
 		if err != nil {
@@ -78,12 +80,12 @@ func TestCheck(t *testing.T) {
 		{"10.1.2.3:443", "private"},
 		{"[::1]:80", "loopback"},
 	} {
-		var be *BlockedError
+		var be *netguard.BlockedError
 		if err := Check(ctx, c.hostport, Options{}); !errors.As(err, &be) || be.Reason != c.reason {
 			t.Errorf("Check(%s) = %v, want %s", c.hostport, err, c.reason)
 		}
 	}
-	if err := Check(ctx, "127.0.0.1:80", Options{AllowHosts: []string{"127.0.0.1:80"}}); err != nil {
+	if err := Check(ctx, "127.0.0.1:80", Options{Policy: netguard.Policy{AllowHosts: []string{"127.0.0.1:80"}}}); err != nil {
 		t.Errorf("allowed host refused: %v", err)
 	}
 	if err := Check(ctx, "93.184.215.14:443", Options{}); err != nil {
@@ -94,7 +96,7 @@ func TestCheck(t *testing.T) {
 		t.Errorf("guard let %s through", addr)
 		return errors.New("safety net")
 	}})
-	var be *BlockedError
+	var be *netguard.BlockedError
 	if _, err := dial(ctx, "tcp", net.JoinHostPort("169.254.169.254", "80")); !errors.As(err, &be) {
 		t.Errorf("NewDialer: %v", err)
 	}
