@@ -162,7 +162,7 @@ func New(opts Options) (*Monitor, error) {
 		host, _ := os.Hostname()
 		m.router.ShareWith(c, fmt.Sprintf("%s:%s", host, cfg.DataDir))
 	}
-	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log)
+	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log, testHooks(log.Named("alert"))...)
 	if opts.Store != nil {
 		m.indexer = NewIndexer(l, opts.Store, log)
 	}
