@@ -4,24 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"os"
-	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"mimamori/config"
+	"mimamori/internal/backoff"
 	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
-
-// FailpointEnv names the environment variable of the crash test hook: when
-// it is "crash-after-send" the process kills itself right after a mail was
-// accepted and before the ledger records it, as a power cut would. Only
-// the end-to-end tests set it.
-const FailpointEnv = "MIMAMORI_FAILPOINT"
 
 // Dispatcher delivers due notifications. Each is claimed in the ledger
 // before it is sent (so two dispatchers never send one notification) and
@@ -30,27 +22,45 @@ const FailpointEnv = "MIMAMORI_FAILPOINT"
 // notification is sent again with the same Message-ID: at most one
 // duplicate per such crash (none with the file outbox, which keeps one
 // file per notification). Failures are retried with capped exponential
-// backoff and jitter; a notification failing for longer than DeadAfter
-// becomes a dead letter and raises an operator alert.
+// backoff and jitter; a notification failing for longer than DeadAfter,
+// or with an error its sender calls permanent, becomes a dead letter and
+// raises an operator alert. When a channel (the mail sender, or one
+// webhook) delivers again after failing, every notification of that
+// channel waiting out its backoff is sent in the same Flush.
 type Dispatcher struct {
 	ledger    *ledger.Ledger
 	render    *Renderer
 	email     Sender
 	webhook   *WebhookSender
 	routes    map[string]config.Route
+	channels  map[string][]string // channel -> its routes
 	cfg       config.AlertConfig
 	targets   map[string]mention.Target
 	log       *zap.Logger
 	now       func() time.Time
 	lease     time.Duration
-	failpoint string
+	retry     backoff.Policy
+	afterSend func(id string)
 	lastErr   string
+	healthy   map[string]bool // channel -> its last delivery succeeded
+	recovered map[string]bool // channels brought forward in this Flush
+}
+
+// DispatcherOption changes how a Dispatcher is built.
+type DispatcherOption func(*Dispatcher)
+
+// WithAfterSend makes the dispatcher call f with the notification id right
+// after a sender accepted it and before the ledger records it. It is a
+// test hook (the crash test kills the process there, as a power cut
+// would); production code sets none.
+func WithAfterSend(f func(id string)) DispatcherOption {
+	return func(d *Dispatcher) { d.afterSend = f }
 }
 
 // NewDispatcher wires a dispatcher. email delivers mail routes; webhooks
 // go out over HTTP.
 func NewDispatcher(l *ledger.Ledger, r *Renderer, email Sender, cfg config.AlertConfig, targets map[string]mention.Target,
-	now func() time.Time, log *zap.Logger) *Dispatcher {
+	now func() time.Time, log *zap.Logger, opts ...DispatcherOption) *Dispatcher {
 	routes := map[string]config.Route{}
 	for _, rt := range cfg.EffectiveRoutes() {
 		routes[rt.Name] = rt
@@ -60,13 +70,33 @@ func NewDispatcher(l *ledger.Ledger, r *Renderer, email Sender, cfg config.Alert
 		op = cfg.To
 	}
 	routes[OperatorRoute] = config.Route{Name: OperatorRoute, To: op, NoAttachments: true}
-	return &Dispatcher{ledger: l, render: r, email: email, webhook: NewWebhookSender(30 * time.Second), routes: routes, cfg: cfg,
-		targets: targets, log: log.Named("alert"), now: now, lease: cfg.SendLease, failpoint: os.Getenv(FailpointEnv)}
+	channels := map[string][]string{}
+	for name, rt := range routes {
+		channels[channelOf(rt)] = append(channels[channelOf(rt)], name)
+	}
+	d := &Dispatcher{ledger: l, render: r, email: email, webhook: NewWebhookSender(30 * time.Second), routes: routes,
+		channels: channels, cfg: cfg, targets: targets, log: log.Named("alert"), now: now, lease: cfg.SendLease,
+		retry:   backoff.Policy{Initial: cfg.RetryInitial, Max: cfg.RetryMax, JitterBelow: 0.2, JitterAbove: 0.2},
+		healthy: map[string]bool{}, recovered: map[string]bool{}}
+	for _, o := range opts {
+		o(d)
+	}
+	return d
+}
+
+// channelOf names the way a route's notifications leave: all mail routes
+// share the mail sender; each webhook URL is a channel of its own.
+func channelOf(rt config.Route) string {
+	if rt.Webhook != "" {
+		return "webhook " + rt.Webhook
+	}
+	return "mail"
 }
 
 // Flush delivers every notification due now and returns how many were
 // delivered.
 func (d *Dispatcher) Flush(ctx context.Context) (int, error) {
+	clear(d.recovered)
 	sent := 0
 	for ctx.Err() == nil {
 		n, ok, err := d.ledger.ClaimDue(ctx, d.now(), d.lease)
@@ -107,7 +137,7 @@ func (d *Dispatcher) deliver(ctx context.Context, n ledger.Notification) bool {
 				to = []string{"legal@localhost"} // the file outbox delivers to a folder, not to an address
 			}
 			if len(to) == 0 {
-				err = fmt.Errorf("route %s: %w (set alert.to or the route's to)", rt.Name, ErrNoRecipients)
+				err = Permanent(fmt.Errorf("route %s: %w (set alert.to or the route's to)", rt.Name, ErrNoRecipients))
 			} else {
 				msg, rerr := d.render.Message(lang, n, to, !rt.NoAttachments, d.now())
 				if err = rerr; err == nil {
@@ -120,14 +150,16 @@ func (d *Dispatcher) deliver(ctx context.Context, n ledger.Notification) bool {
 		if ctx.Err() != nil {
 			return false // shutting down: the claim expires and the notification is sent later
 		}
+		if ok && Retryable(err) {
+			d.healthy[channelOf(rt)] = false // a permanent refusal came from a channel that works
+		}
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		d.failed(rctx, n, err)
 		return false
 	}
-	if d.failpoint == "crash-after-send" {
-		d.log.Warn("failpoint: killing the process after a send, before recording it", zap.String("notification", n.ID))
-		syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	if d.afterSend != nil {
+		d.afterSend(n.ID)
 	}
 	d.lastErr = ""
 	// Record with a context that survives shutdown: the mail is out, and a
@@ -140,18 +172,53 @@ func (d *Dispatcher) deliver(ctx context.Context, n ledger.Notification) bool {
 	}
 	d.log.Info("alert delivered", zap.String("notification", n.ID), zap.String("route", n.Route), zap.String("kind", n.Kind),
 		zap.Int("alerts", len(n.Alerts)), zap.String("via", via))
+	d.delivered(rctx, channelOf(rt))
 	return true
+}
+
+// delivered notes that channel works. The first success after a failure
+// (or since the start) brings forward every notification of the channel
+// that waits out a backoff, so that after an outage the backlog goes out
+// in this Flush instead of one by one as each backoff ends. It happens at
+// most once per channel and Flush: a notification that fails again is
+// not tried over and over within one Flush.
+func (d *Dispatcher) delivered(ctx context.Context, channel string) {
+	if d.healthy[channel] {
+		return
+	}
+	d.healthy[channel] = true
+	if d.recovered[channel] {
+		return
+	}
+	d.recovered[channel] = true
+	n, err := d.ledger.RetryNow(ctx, d.channels[channel], d.now())
+	if err != nil {
+		d.log.Warn("bring forward waiting notifications; they are sent when their backoff ends", zap.String("channel", channelName(channel)),
+			zap.Error(err))
+		return
+	}
+	if n > 0 {
+		d.log.Info("delivery works again: sending the waiting notifications now", zap.String("channel", channelName(channel)), zap.Int("notifications", n))
+	}
+}
+
+// channelName is a channel for logs: a webhook URL carries its token.
+func channelName(channel string) string {
+	if channel == "mail" {
+		return channel
+	}
+	return "webhook"
 }
 
 func (d *Dispatcher) failed(ctx context.Context, n ledger.Notification, cause error) {
 	now := d.now()
-	next := now.Add(d.backoff(n.Attempts))
+	next := now.Add(d.retry.Delay(n.Attempts))
 	first, err := d.ledger.MarkFailed(ctx, n.ID, cause, now, next)
 	if err != nil {
 		d.log.Error("record failed delivery", zap.String("notification", n.ID), zap.Error(err))
 		return
 	}
-	if now.Sub(first) >= d.cfg.DeadAfter {
+	if !Retryable(cause) || now.Sub(first) >= d.cfg.DeadAfter {
 		d.dead(ctx, n, cause, first)
 		return
 	}
@@ -168,7 +235,7 @@ func (d *Dispatcher) dead(ctx context.Context, n ledger.Notification, cause erro
 		return
 	}
 	d.log.Error("alert undeliverable: moved to dead letters", zap.String("notification", n.ID), zap.String("route", n.Route),
-		zap.Time("failing_since", first), zap.Error(cause))
+		zap.Time("failing_since", first), zap.Bool("permanent", !Retryable(cause)), zap.Error(cause))
 	if n.Route == OperatorRoute {
 		return // the operator's own channel is down: the log above is what is left
 	}
@@ -203,15 +270,6 @@ func shortKey(s string) string {
 		out = out[:40]
 	}
 	return string(out)
-}
-
-func (d *Dispatcher) backoff(attempts int) time.Duration {
-	b := d.cfg.RetryInitial
-	for i := 1; i < attempts && b < d.cfg.RetryMax; i++ {
-		b *= 2
-	}
-	b = min(b, d.cfg.RetryMax)
-	return time.Duration(float64(b) * (0.8 + 0.4*rand.Float64())) // ±20% jitter
 }
 
 // ErrNoRecipients is returned when a route resolves to nobody.

@@ -5,13 +5,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/textproto"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/wneessen/go-mail"
+	"github.com/wneessen/go-mail/smtp"
 
 	"mimamori/config"
+	"mimamori/internal/secret"
 )
 
 // Sender delivers one rendered alert.
@@ -25,16 +27,23 @@ type Sender interface {
 
 // SMTPSender delivers over SMTP.
 type SMTPSender struct {
-	cfg config.SMTPConfig
+	cfg   config.SMTPConfig
+	scrub *secret.Scrubber
 }
 
 // NewSMTPSender returns a sender for the relay in cfg.
-func NewSMTPSender(cfg config.SMTPConfig) *SMTPSender { return &SMTPSender{cfg: cfg} }
+func NewSMTPSender(cfg config.SMTPConfig) *SMTPSender {
+	return &SMTPSender{cfg: cfg, scrub: secret.NewScrubber().AddCredentials(cfg.Username, cfg.Password.Reveal())}
+}
 
 // Name implements Sender.
 func (s *SMTPSender) Name() string { return fmt.Sprintf("smtp %s:%d", s.cfg.Host, s.cfg.Port) }
 
-// Send implements Sender.
+// Send implements Sender. Its errors carry no secret in any encoding: a
+// refused login becomes an *AuthError without the server's reply, and
+// every other text goes through the scrubber. Errors the relay means for
+// good (5xx to the mail transaction, no usable recipient) are
+// *PermanentError.
 func (s *SMTPSender) Send(ctx context.Context, alertID string, msg *mail.Msg) error {
 	opts := []mail.Option{mail.WithPort(s.cfg.Port), mail.WithTimeout(s.cfg.Timeout)}
 	switch s.cfg.TLS {
@@ -45,26 +54,77 @@ func (s *SMTPSender) Send(ctx context.Context, alertID string, msg *mail.Msg) er
 	default:
 		opts = append(opts, mail.WithTLSPolicy(mail.TLSMandatory))
 	}
+	var auth *watchedAuth
 	if s.cfg.Username != "" {
-		opts = append(opts, mail.WithSMTPAuth(mail.SMTPAuthPlain), mail.WithUsername(s.cfg.Username),
-			mail.WithPassword(s.cfg.Password.Reveal()))
+		auth = &watchedAuth{Auth: smtp.PlainAuth("", s.cfg.Username, s.cfg.Password.Reveal(), s.cfg.Host, false)}
+		opts = append(opts, mail.WithSMTPAuthCustom(auth))
 	}
+	where := fmt.Sprintf("send alert %s via smtp %s:%d", alertID, s.cfg.Host, s.cfg.Port)
 	c, err := mail.NewClient(s.cfg.Host, opts...)
 	if err != nil {
-		return fmt.Errorf("smtp %s:%d: %w", s.cfg.Host, s.cfg.Port, err)
+		return fmt.Errorf("%s: %w", where, s.scrub.Err(err))
 	}
-	if err := c.DialAndSendWithContext(ctx, msg); err != nil {
-		return fmt.Errorf("send alert %s via smtp %s:%d: %s", alertID, s.cfg.Host, s.cfg.Port, scrub(err.Error(), s.cfg.Password.Reveal()))
+	err = c.DialAndSendWithContext(ctx, msg)
+	if err == nil {
+		return nil
 	}
-	return nil
+	if auth != nil && auth.refused() {
+		ae := &AuthError{}
+		var reply *textproto.Error
+		if errors.As(err, &reply) {
+			ae.Code = reply.Code
+		}
+		return fmt.Errorf("%s: %w", where, ae)
+	}
+	out := fmt.Errorf("%s: %w", where, s.scrub.Err(err))
+	if smtpPermanent(err) {
+		return Permanent(out)
+	}
+	return out
 }
 
-// scrub removes a secret from an error text, in case a library echoes it.
-func scrub(s, secret string) string {
-	if secret == "" {
-		return s
+// watchedAuth is an SMTP auth that knows whether the server refused it:
+// the exchange began (Start succeeded, so AUTH went out) and never got to
+// the final 235 (Next with more=false).
+type watchedAuth struct {
+	smtp.Auth
+	started, accepted bool
+}
+
+func (a *watchedAuth) Start(si *smtp.ServerInfo) (string, []byte, error) {
+	mech, resp, err := a.Auth.Start(si)
+	a.started = err == nil
+	return mech, resp, err
+}
+
+func (a *watchedAuth) Next(fromServer []byte, more bool) ([]byte, error) {
+	if !more {
+		a.accepted = true
 	}
-	return strings.ReplaceAll(s, secret, "<secret>")
+	return a.Auth.Next(fromServer, more)
+}
+
+func (a *watchedAuth) refused() bool { return a.started && !a.accepted }
+
+// smtpPermanent reports whether go-mail's err means the relay refused the
+// message for good: a 5xx answer within the mail transaction, or a
+// message without sender or recipients. Failures before the transaction
+// (connecting, greeting, STARTTLS) and 4xx answers are worth retrying.
+func smtpPermanent(err error) bool {
+	if errors.Is(err, mail.ErrNoRcptAddresses) {
+		return true
+	}
+	var se *mail.SendError
+	if !errors.As(err, &se) {
+		return false
+	}
+	switch se.Reason {
+	case mail.ErrGetSender, mail.ErrGetRcpts, mail.ErrNoUnencoded:
+		return true
+	case mail.ErrSMTPMailFrom, mail.ErrSMTPRcptTo, mail.ErrSMTPData, mail.ErrSMTPDataClose:
+		return !se.IsTemp() && se.ErrorCode()/100 == 5
+	}
+	return false
 }
 
 // FileOutbox writes each alert as an .eml file into a folder, for a single

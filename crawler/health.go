@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"mimamori/internal/backoff"
 )
 
 // stateTimeout bounds the state writes made outside a Batch commit.
@@ -55,7 +57,7 @@ func (s *Source) backOff(h http.Header) time.Time {
 	s.mu.Lock()
 	wait, ok := retryAfter(h, now)
 	if !ok {
-		wait = firstBackoff << min(s.rateLimited, 20)
+		wait = backoff.Policy{Initial: firstBackoff, Max: s.maxBackoff}.Base(s.rateLimited + 1)
 	}
 	s.rateLimited++
 	wait = min(max(wait, time.Second), s.maxBackoff)

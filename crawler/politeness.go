@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"mimamori/internal/backoff"
 )
 
 // HostLimiter is per-host politeness shared by every source of a process:
@@ -76,13 +78,9 @@ func (h *HostLimiter) acquire(ctx context.Context, host string, delay, maxWait t
 			<-st.sem
 			return nil, fmt.Errorf("%w: %s to wait", errCrawlDelayTooLong, wait.Round(time.Second))
 		}
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
+		if err := backoff.Sleep(ctx, wait); err != nil {
 			<-st.sem
-			return nil, ctx.Err()
-		case <-t.C:
+			return nil, err
 		}
 	}
 	var once sync.Once

@@ -28,6 +28,7 @@ import (
 	"mimamori/config"
 	"mimamori/crawler/fetch"
 	"mimamori/internal/cron"
+	"mimamori/internal/secret"
 	"mimamori/mention"
 )
 
@@ -134,6 +135,7 @@ type Source struct {
 	headers      http.Header
 	authName     string // header carrying the secret ("" when none)
 	authValue    string
+	scrubber     *secret.Scrubber // removes the auth secret from error texts (nil: none)
 	hosts        *HostLimiter
 	state        StateStore
 	metrics      *metrics
@@ -278,15 +280,16 @@ func NewSource(cfg config.CrawlerConfig, src config.Source, opts Options) (*Sour
 	switch src.Auth.Type {
 	case "":
 	case config.AuthBearer, config.AuthHeader:
-		secret := strings.TrimSpace(os.Getenv(src.Auth.Env))
-		if secret == "" {
+		token := strings.TrimSpace(os.Getenv(src.Auth.Env))
+		if token == "" {
 			return nil, fail("auth.env: environment variable %s is not set (it holds the %s secret)", src.Auth.Env, src.Auth.Type)
 		}
 		if src.Auth.Type == config.AuthBearer {
-			s.authName, s.authValue = "Authorization", "Bearer "+secret
+			s.authName, s.authValue = "Authorization", "Bearer "+token
 		} else {
-			s.authName, s.authValue = http.CanonicalHeaderKey(strings.TrimSpace(src.Auth.Header)), secret
+			s.authName, s.authValue = http.CanonicalHeaderKey(strings.TrimSpace(src.Auth.Header)), token
 		}
+		s.scrubber = secret.NewScrubber(token)
 	default:
 		return nil, fail("auth.type: %q is not bearer or header", src.Auth.Type)
 	}
@@ -408,14 +411,8 @@ func (s *Source) requestHeader(u *url.URL) http.Header {
 	return h
 }
 
-// scrub removes the secret from a message.
-func (s *Source) scrub(msg string) string {
-	if s.authValue == "" {
-		return msg
-	}
-	secret := strings.TrimPrefix(s.authValue, "Bearer ")
-	return strings.ReplaceAll(msg, secret, "<secret>")
-}
+// scrub removes the secret, in any encoding, from a message.
+func (s *Source) scrub(msg string) string { return s.scrubber.Scrub(msg) }
 
 func appendPosts(dst, src []mention.Post, sourceID string, f *mention.Fetch) []mention.Post {
 	for _, p := range src {

@@ -29,7 +29,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "mimamori")
-	out, err := exec.Command("go", "build", "-o", binary, "../cmd/mimamori").CombinedOutput()
+	// -tags failpoint compiles in the crash test's hook (MIMAMORI_FAILPOINT);
+	// production builds have none.
+	out, err := exec.Command("go", "build", "-tags", "failpoint", "-o", binary, "../cmd/mimamori").CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "build mimamori: %v\n%s", err, out)
 		os.Exit(1)

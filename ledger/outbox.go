@@ -346,6 +346,32 @@ func (l *Ledger) MarkFailed(ctx context.Context, id string, cause error, now, ne
 	return time.Unix(0, ff).UTC(), nil
 }
 
+// RetryNow makes every notification of routes that failed and waits out
+// its backoff due at now, for a channel that delivers again after an
+// outage. Attempts and the first failure are kept: a notification that
+// fails again backs off further and still becomes a dead letter in time.
+// It returns how many it brought forward.
+func (l *Ledger) RetryNow(ctx context.Context, routes []string, now time.Time) (int, error) {
+	if len(routes) == 0 {
+		return 0, nil
+	}
+	args := []any{now.UnixNano(), now.UnixNano(), now.UnixNano()}
+	for _, r := range routes {
+		args = append(args, r)
+	}
+	res, err := l.db.ExecContext(ctx, `UPDATE notifications SET next_attempt = ?
+		WHERE state = 'pending' AND first_failure > 0 AND next_attempt > ? AND due <= ?
+		AND route IN (?`+strings.Repeat(", ?", len(routes)-1)+`)`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("retry failed notifications now: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("retry failed notifications now: %w", err)
+	}
+	return int(n), nil
+}
+
 // MarkDead moves a notification to the dead-letter state.
 func (l *Ledger) MarkDead(ctx context.Context, id string, cause error) error {
 	if _, err := l.db.ExecContext(ctx, `UPDATE notifications SET state = 'dead', last_error = ? WHERE id = ?`, cause.Error(), id); err != nil {

@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"mimamori/index"
+	"mimamori/internal/backoff"
 	"mimamori/ledger"
 	"mimamori/mention"
 )
@@ -37,9 +38,11 @@ func (ix *Indexer) Wake() {
 }
 
 // Run drains the spool until ctx is cancelled, retrying with backoff while
-// the store fails.
+// the store fails: the wait doubles from 2*interval with each failure in a
+// row and stops doubling once it reaches 30s.
 func (ix *Indexer) Run(ctx context.Context, interval time.Duration) {
-	backoff := interval
+	retry := indexRetryPolicy(interval)
+	failures := 0
 	for {
 		_, err := ix.Drain(ctx)
 		wait := interval
@@ -52,24 +55,31 @@ func (ix *Indexer) Run(ctx context.Context, interval time.Duration) {
 				ix.log.Warn("index store still unavailable", zap.Int("backlog_jobs", backlog.Jobs), zap.Time("oldest", backlog.Oldest))
 			}
 			ix.failing = true
-			if backoff < 30*time.Second {
-				backoff *= 2
-			}
-			wait = backoff
+			failures++
+			wait = retry.Delay(failures)
 		} else if err == nil {
 			if ix.failing {
 				ix.log.Info("index store back; spool drained")
 			}
 			ix.failing = false
-			backoff = interval
+			failures = 0
 		}
-		select {
-		case <-ctx.Done():
+		if _, err := backoff.SleepOrWake(ctx, wait, ix.wake); err != nil {
 			return
-		case <-time.After(wait):
-		case <-ix.wake:
 		}
 	}
+}
+
+// indexRetryPolicy is the indexer's schedule after failures: from
+// 2*interval, doubling, and no more doubling once 30s is reached (so the
+// cap is the first such doubling at or above 30s, e.g. 32s for a 2s
+// interval, and the interval itself when it is longer).
+func indexRetryPolicy(interval time.Duration) backoff.Policy {
+	limit := interval
+	for limit > 0 && limit < 30*time.Second {
+		limit *= 2
+	}
+	return backoff.Policy{Initial: min(2*interval, limit), Max: limit}
 }
 
 // Drain writes every spooled job to the store and returns how many.

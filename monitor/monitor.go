@@ -182,7 +182,7 @@ func New(opts Options) (*Monitor, error) {
 	if opts.Store != nil {
 		m.useOptionalCapabilities(opts.Store)
 	}
-	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log)
+	m.dispatcher = alert.NewDispatcher(l, r, sender, cfg.Alert, targets, now, log, testHooks(log.Named("alert"))...)
 	if opts.Store != nil {
 		m.indexer = NewIndexer(l, opts.Store, log)
 	}

@@ -51,7 +51,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -65,6 +64,7 @@ import (
 
 	"mimamori/config"
 	"mimamori/index"
+	"mimamori/internal/backoff"
 	"mimamori/mention"
 )
 
@@ -215,7 +215,7 @@ func newConn(cfg config.ElasticsearchConfig, log *zap.Logger, opts Options) (*co
 		MaxRetries:    retries,
 		DisableRetry:  retries == 0,
 		RetryOnError:  func(r *http.Request, _ error) bool { return r.Context().Err() == nil },
-		RetryBackoff:  func(attempt int) time.Duration { return backoff(attempt, 100*time.Millisecond, 5*time.Second) },
+		RetryBackoff:  retryPolicy(100*time.Millisecond, 5*time.Second).Delay,
 		Transport:     tr,
 	}
 	if key := cfg.APIKey.Reveal(); key != "" {
@@ -249,25 +249,11 @@ func (c *conn) firstIndex() string    { return c.prefix + "-000001" }
 func (c *conn) indexPattern() string  { return c.prefix + "-*" }
 func (c *conn) retryable(st int) bool { return st == 0 || st == 429 || st >= 500 }
 
-// backoff returns a capped exponential delay with jitter for attempt 1, 2, ...
-func backoff(attempt int, lo, hi time.Duration) time.Duration {
-	d := lo
-	for i := 1; i < attempt && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+// retryPolicy is the schedule between two attempts of one request: the
+// delay doubles from lo up to hi, with equal jitter (half the delay to all
+// of it).
+func retryPolicy(lo, hi time.Duration) backoff.Policy {
+	return backoff.Policy{Initial: lo, Max: hi, JitterBelow: 0.5}
 }
 
 // StatusError is an Elasticsearch error answer.
@@ -423,7 +409,7 @@ func (s *Store) retry(ctx context.Context, f func() error) error {
 			return err
 		}
 		s.log.Warn("elasticsearch request failed, retrying", zap.Int("attempt", attempt), zap.Error(err))
-		if serr := sleep(ctx, backoff(attempt, s.opts.BackoffMin, s.opts.BackoffMax)); serr != nil {
+		if serr := retryPolicy(s.opts.BackoffMin, s.opts.BackoffMax).Wait(ctx, attempt); serr != nil {
 			return err
 		}
 	}

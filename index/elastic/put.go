@@ -252,7 +252,7 @@ func (s *Store) bulk(ctx context.Context, ops []op) error {
 			return fmt.Errorf("%d of %d writes failed after %d attempts, retry later: %w", len(retry), len(ops), attempt, lastErr)
 		}
 		s.log.Warn("elasticsearch bulk: retrying", zap.Int("items", len(retry)), zap.Int("attempt", attempt), zap.Error(lastErr))
-		if err := sleep(ctx, backoff(attempt, s.opts.BackoffMin, s.opts.BackoffMax)); err != nil {
+		if err := retryPolicy(s.opts.BackoffMin, s.opts.BackoffMax).Wait(ctx, attempt); err != nil {
 			return fmt.Errorf("%d of %d writes not done: %w (last error: %w)", len(retry), len(ops), err, lastErr)
 		}
 		pending = retry

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"mimamori/config"
+	"mimamori/internal/secret"
 )
 
 // MappingVersion is the version of the index template this mimamori
@@ -267,7 +268,7 @@ func (c *conn) checkVersion(ctx context.Context) error {
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("elasticsearch: cannot reach %s: %w", strings.Join(redacted(c.cfg.Addresses), ", "), err)
+		return fmt.Errorf("elasticsearch: cannot reach %s: %w", strings.Join(mapSlice(c.cfg.Addresses, secret.RedactURL), ", "), err)
 	}
 	if !strings.HasPrefix(number, "8.") {
 		return fmt.Errorf("elasticsearch: cluster version %q is not supported: mimamori needs Elasticsearch 8.x", number)
@@ -442,19 +443,6 @@ func mapSlice(xs []string, f func(string) string) []string {
 	out := make([]string, len(xs))
 	for i, x := range xs {
 		out[i] = f(x)
-	}
-	return out
-}
-
-// redacted hides passwords written into node URLs (https://user:pass@host).
-func redacted(addrs []string) []string {
-	out := make([]string, len(addrs))
-	for i, a := range addrs {
-		if u, err := url.Parse(a); err == nil {
-			out[i] = u.Redacted()
-		} else {
-			out[i] = "<unparsable address>"
-		}
 	}
 	return out
 }
