@@ -19,9 +19,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"mimamori/config"
-	"mimamori/detect"
 	"mimamori/evidence"
-	"mimamori/index/embedded"
 	"mimamori/mention"
 )
 
@@ -49,21 +47,9 @@ func observedMonitor(t *testing.T, clock *fakeClock, mutate func(*config.Config)
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	det, err := detect.New(cfg.Targets, detect.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := embedded.Open(filepath.Join(cfg.DataDir, "index.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	core, logs := observer.New(zapcore.DebugLevel)
 	log := zap.New(core, zap.AddStacktrace(zapcore.ErrorLevel))
-	m, err := New(Options{Config: cfg, Log: log, Detector: det, Store: store, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Close() })
+	m, _ := newTestMonitor(t, Options{Config: cfg, Log: log, Now: clock.Now})
 	return m, logs
 }
 

@@ -28,15 +28,23 @@ func testMonitor(t *testing.T, mutate func(*config.Config)) (*Monitor, index.Sto
 	if mutate != nil {
 		mutate(&cfg)
 	}
-	det, err := detect.New(cfg.Targets, detect.Options{})
+	return newTestMonitor(t, Options{Config: cfg, Log: zap.NewNop()})
+}
+
+// newTestMonitor builds a monitor on opts.Config with the shipped detector
+// and an embedded store in its data dir, closed when the test ends.
+func newTestMonitor(t *testing.T, opts Options) (*Monitor, index.Store) {
+	t.Helper()
+	det, err := detect.New(opts.Config.Targets, detect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := embedded.Open(filepath.Join(cfg.DataDir, "index.db"))
+	store, err := embedded.Open(filepath.Join(opts.Config.DataDir, "index.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := New(Options{Config: cfg, Log: zap.NewNop(), Detector: det, Store: store})
+	opts.Detector, opts.Store = det, store
+	m, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
