@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -35,14 +37,13 @@ site after the first pass, and Ctrl-C stops it.`,
 				return err
 			}
 			site := demo.NewSite()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			ln, base, err := listenDemoSite(abs)
 			if err != nil {
-				return fmt.Errorf("demo site: %w", err)
+				return err
 			}
 			srv := &http.Server{Handler: site, ReadHeaderTimeout: 5 * time.Second}
 			go srv.Serve(ln)
 			defer srv.Close()
-			base := "http://" + ln.Addr().String()
 			path, err := demo.WriteConfig(abs, base, filepath.Join(abs, "data"))
 			if err != nil {
 				return err
@@ -113,4 +114,51 @@ func printDemoResult(m *monitor.Monitor, cfg config.Config) error {
 		fmt.Printf("\nverify one:  mimamori evidence verify %s\n", bundles[0])
 	}
 	return nil
+}
+
+// demoSiteFile records, inside the demo folder, the address the sample site
+// was first served on. The address is part of every post's permalink, and
+// the permalink is part of every mention id, so a rerun in the same folder
+// must serve the site at the same address, or every post would be new and
+// alerted again.
+const demoSiteFile = "demo-site.url"
+
+// demoDefaultAddr is where the sample site listens on a first run; when it
+// is taken, any free loopback port is used and recorded.
+const demoDefaultAddr = "127.0.0.1:18931"
+
+// listenDemoSite listens where the demo folder's earlier runs served the
+// sample site, or, on a first run, at demoDefaultAddr (any free port when
+// that is taken), and records the address for the next run.
+func listenDemoSite(dir string) (net.Listener, string, error) {
+	rec := filepath.Join(dir, demoSiteFile)
+	if b, err := os.ReadFile(rec); err == nil {
+		base := strings.TrimSpace(string(b))
+		u, err := url.Parse(base)
+		if err != nil || u.Scheme != "http" || u.Host == "" {
+			return nil, "", fmt.Errorf("demo site: %s holds %q, not an http://host:port address; delete it to start afresh (the posts will then be alerted again)", rec, base)
+		}
+		ln, err := net.Listen("tcp", u.Host)
+		if err != nil {
+			return nil, "", fmt.Errorf("demo site: this demo folder's posts were read from %s (recorded in %s), and that address is taken now (%v); "+
+				"stop what listens there (another demo?) and run again, or use a new --dir (a new folder alerts every post again)", base, rec, err)
+		}
+		return ln, base, nil
+	}
+	ln, err := net.Listen("tcp", demoDefaultAddr)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return nil, "", fmt.Errorf("demo site: %w", err)
+		}
+	}
+	base := "http://" + ln.Addr().String()
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		ln.Close()
+		return nil, "", fmt.Errorf("demo site: %w", err)
+	}
+	if err := os.WriteFile(rec, []byte(base+"\n"), 0o640); err != nil {
+		ln.Close()
+		return nil, "", fmt.Errorf("demo site: record its address: %w", err)
+	}
+	return ln, base, nil
 }
