@@ -176,27 +176,77 @@ type RetryReport struct {
 	RendersStored     int      `json:"renders_stored"`
 	RendersPending    int      `json:"renders_pending"`
 	Errors            []string `json:"errors,omitempty"`
+	// Left lists every piece of work still pending after the call, with
+	// why it is left and when it is tried next.
+	Left []LeftItem `json:"left,omitempty"`
+	// Failed counts attempts made in this call that failed.
+	Failed int `json:"failed"`
 }
 
-// RetryPending completes bundles stored while the TSA or Chromium was down:
-// it fetches missing timestamp tokens (stopping at the first failure, so a
-// TSA that is down is asked once per call) and re-renders captures whose
-// rendering failed (at most 3 per call, each with a growing delay between
-// attempts). Call it periodically.
+// LeftItem is one pending timestamp or rendering left after a retry.
+type LeftItem struct {
+	BundleID string `json:"bundle_id"`
+	// What is "timestamp" or "render".
+	What string `json:"what"`
+	// Reason says why it was left: not due yet, over the per-call bound,
+	// the TSA or Chromium unavailable, rendering disabled, or the error of
+	// the attempt just made.
+	Reason      string    `json:"reason"`
+	Attempts    int       `json:"attempts"`
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
+}
+
+// RetryOptions bounds one retry call.
+type RetryOptions struct {
+	// MaxRenders bounds the renderings attempted in one call (each takes
+	// a second or more of Chromium); 0 means DefaultRetryRenders.
+	MaxRenders int
+	// IgnoreSchedule attempts renderings whose next attempt is not due
+	// yet (an operator asking now, after fixing the cause).
+	IgnoreSchedule bool
+}
+
+// DefaultRetryRenders is the daemon's per-call bound on renderings.
+const DefaultRetryRenders = 3
+
+// RetryPending is RetryPendingWith the daemon's defaults.
 func (s *Store) RetryPending(ctx context.Context) (RetryReport, error) {
+	return s.RetryPendingWith(ctx, RetryOptions{})
+}
+
+// RetryPendingWith completes bundles stored while the TSA or Chromium was
+// down: it fetches missing timestamp tokens (stopping at the first TSA
+// outage, so a TSA that is down is asked once per call) and re-renders
+// captures whose rendering failed and whose next attempt is due (at most
+// o.MaxRenders per call, each failure growing the delay before the next
+// attempt). The report lists what is left and why. Call it periodically.
+func (s *Store) RetryPendingWith(ctx context.Context, o RetryOptions) (RetryReport, error) {
+	if o.MaxRenders <= 0 {
+		o.MaxRenders = DefaultRetryRenders
+	}
 	var rep RetryReport
+	left := func(pm pendingMarker, what, reason string) {
+		rep.Left = append(rep.Left, LeftItem{BundleID: pm.BundleID, What: what, Reason: reason, Attempts: pm.Attempts, NextAttempt: pm.NextAttempt})
+	}
 	// A crash shortly before a restart leaves temporary folders too young
 	// for Open to remove; the periodic retry removes them later.
 	s.removeStaleTemps(staleTempAge)
 	ts := s.readMarkers(markerTimestamp)
-	for i, pm := range ts {
-		if ctx.Err() != nil {
-			rep.TimestampsPending += len(ts) - i
-			break
-		}
-		if pm.Attempts == 0 && time.Since(pm.written) < 2*time.Minute {
+	tsaDown := ""
+	for _, pm := range ts {
+		switch {
+		case ctx.Err() != nil:
+			rep.TimestampsPending++
+			left(pm, "timestamp", "interrupted: "+ctx.Err().Error())
+			continue
+		case tsaDown != "":
+			rep.TimestampsPending++
+			left(pm, "timestamp", "the TSA is unavailable: "+tsaDown)
+			continue
+		case pm.Attempts == 0 && time.Since(pm.written) < 2*time.Minute:
 			// The capture that wrote it is still asking the TSA itself.
 			rep.TimestampsPending++
+			left(pm, "timestamp", "just captured: the capture itself is still asking the TSA")
 			continue
 		}
 		if _, err := os.Stat(filepath.Join(s.root, filepath.FromSlash(pm.Path), ManifestName)); err != nil {
@@ -206,30 +256,46 @@ func (s *Store) RetryPending(ctx context.Context) (RetryReport, error) {
 			}
 		}
 		if _, err := s.stampBundle(ctx, pm); err != nil {
+			rep.Failed++
 			rep.Errors = append(rep.Errors, fmt.Sprintf("timestamp %s: %v", pm.BundleID, err))
+			rep.TimestampsPending++
+			left(pm, "timestamp", err.Error())
 			if errors.Is(err, ErrTSAUnavailable) {
-				rep.TimestampsPending += len(ts) - i
-				break
+				tsaDown = err.Error() // ask a TSA that is down once per call
 			}
-			rep.TimestampsPending++ // a bundle-specific failure; go on with the others
 			continue
 		}
 		rep.TimestampsStored++
 	}
 	rs := s.readMarkers(markerRender)
 	done := 0
+	chromium := error(nil)
+	if !s.render.Disabled && len(rs) > 0 {
+		if chromium = CheckChromium(s.render.ChromiumPath); chromium != nil {
+			rep.Errors = append(rep.Errors, "render: "+chromium.Error())
+		}
+	}
 	for _, pm := range rs {
-		if s.render.Disabled {
+		switch {
+		case s.render.Disabled:
 			rep.RendersPending++
+			left(pm, "render", "rendering is disabled by configuration (evidence.disable_render)")
 			continue
-		}
-		if err := CheckChromium(s.render.ChromiumPath); err != nil {
-			rep.RendersPending += len(rs) - done
-			rep.Errors = append(rep.Errors, "render: "+err.Error())
-			break
-		}
-		if ctx.Err() != nil || done >= 3 || s.now().Before(pm.NextAttempt) {
+		case chromium != nil:
 			rep.RendersPending++
+			left(pm, "render", chromium.Error())
+			continue
+		case ctx.Err() != nil:
+			rep.RendersPending++
+			left(pm, "render", "interrupted: "+ctx.Err().Error())
+			continue
+		case !o.IgnoreSchedule && s.now().Before(pm.NextAttempt):
+			rep.RendersPending++
+			left(pm, "render", fmt.Sprintf("not due until %s (attempt %d failed: %s)", pm.NextAttempt.Format(time.RFC3339), pm.Attempts, pm.LastError))
+			continue
+		case done >= o.MaxRenders:
+			rep.RendersPending++
+			left(pm, "render", fmt.Sprintf("over this call's bound of %d renderings", o.MaxRenders))
 			continue
 		}
 		done++
@@ -238,8 +304,10 @@ func (s *Store) RetryPending(ctx context.Context) (RetryReport, error) {
 			pm.LastError = err.Error()
 			pm.NextAttempt = s.now().UTC().Add(retryBackoff(pm.Attempts))
 			s.writeMarker(markerRender, pm)
+			rep.Failed++
 			rep.RendersPending++
 			rep.Errors = append(rep.Errors, fmt.Sprintf("render %s: %v", pm.BundleID, err))
+			left(pm, "render", err.Error())
 			continue
 		}
 		rep.RendersStored++

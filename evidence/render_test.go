@@ -395,6 +395,48 @@ func TestChromiumMissingThenRerender(t *testing.T) {
 	noChromiumLeft(t)
 }
 
+// TestRetryDoesAllDueAndSaysWhatIsLeft: a retry renders every capture
+// that is due (bounded by MaxRenders, not by a hidden 3), and each bundle
+// it leaves is listed with the reason: not due yet, over the bound, or
+// Chromium missing.
+func TestRetryDoesAllDueAndSaysWhatIsLeft(t *testing.T) {
+	root := t.TempDir()
+	s, err := Open(root, Options{Tool: "mimamori-test", Render: RenderOptions{ChromiumPath: "/nonexistent/chromium"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		f := &mention.Fetch{RequestURL: "http://127.0.0.1:1/thread/1", FinalURL: "http://127.0.0.1:1/thread/1", Method: "GET", StatusCode: 200,
+			Header: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, FetchedAt: time.Now().UTC(), Body: []byte(testPage)}
+		m := sampleMention()
+		m.ID = fmt.Sprintf("m%d", i)
+		if _, err := s.CaptureWith(context.Background(), m, f, CaptureOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rep, _ := s.RetryPendingWith(context.Background(), RetryOptions{MaxRenders: 10})
+	if rep.RendersPending != 5 || len(rep.Left) != 5 || !strings.Contains(rep.Left[0].Reason, "chromium not found") {
+		t.Fatalf("without a browser every rendering is left, saying why: %+v", rep)
+	}
+	s.render.ChromiumPath = chromiumPath(t)
+	s.renderer = newChromeRenderer(s.render)
+	// Not due yet (the first attempt's delay has not passed): left, with when.
+	rep, _ = s.RetryPendingWith(context.Background(), RetryOptions{MaxRenders: 10})
+	if rep.RendersStored != 0 || len(rep.Left) != 5 || !strings.Contains(rep.Left[0].Reason, "not due until") || rep.Left[0].NextAttempt.IsZero() {
+		t.Fatalf("not due: %+v", rep)
+	}
+	// Due, bound 4: four rendered, the fifth left over the bound.
+	rep, _ = s.RetryPendingWith(context.Background(), RetryOptions{MaxRenders: 4, IgnoreSchedule: true})
+	if rep.RendersStored != 4 || rep.RendersPending != 1 || len(rep.Left) != 1 || !strings.Contains(rep.Left[0].Reason, "bound of 4") || rep.Failed != 0 {
+		t.Fatalf("bound 4: %+v", rep)
+	}
+	rep, _ = s.RetryPendingWith(context.Background(), RetryOptions{IgnoreSchedule: true})
+	if rep.RendersStored != 1 || rep.RendersPending != 0 || len(rep.Left) != 0 {
+		t.Fatalf("last one: %+v", rep)
+	}
+	noChromiumLeft(t)
+}
+
 // TestRenderNeedsJS: a source flagged as needing JavaScript runs the
 // page's script and stores the DOM after it ran.
 func TestRenderNeedsJS(t *testing.T) {

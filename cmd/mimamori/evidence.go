@@ -295,30 +295,44 @@ func openEvidenceStore(cmd *cobra.Command) (*evidence.Store, error) {
 }
 
 func evidenceRetryCmd() *cobra.Command {
-	return &cobra.Command{
+	c := &cobra.Command{
 		Use:   "retry",
 		Short: "Fetch missing timestamp tokens and render captures whose rendering failed (the daemon does this periodically)",
-		Args:  cobra.NoArgs,
+		Long: `retry asks the TSA for every missing timestamp token and renders every capture whose rendering
+failed and is due again (at most --max per run; --now ignores the waiting time between attempts).
+It prints what it stored and each bundle still pending with the reason and the next attempt.
+Exit status: 0 when no attempt failed (work that is not due yet may be left), 1 when an attempt
+failed, 2 when the store cannot be opened.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			s, err := openEvidenceStore(cmd)
 			if err != nil {
 				return &exitError{code: 2, msg: "mimamori: " + err.Error()}
 			}
-			rep, err := s.RetryPending(cmd.Context())
+			max, _ := cmd.Flags().GetInt("max")
+			now, _ := cmd.Flags().GetBool("now")
+			rep, err := s.RetryPendingWith(cmd.Context(), evidence.RetryOptions{MaxRenders: max, IgnoreSchedule: now})
 			if err != nil {
 				return &exitError{code: 1, msg: "mimamori: " + err.Error()}
 			}
 			fmt.Printf("timestamps stored %d, still pending %d; renderings stored %d, still pending %d\n",
 				rep.TimestampsStored, rep.TimestampsPending, rep.RendersStored, rep.RendersPending)
-			for _, e := range rep.Errors {
-				fmt.Println("  " + e)
+			for _, l := range rep.Left {
+				line := fmt.Sprintf("  left: %s of %s (attempts %d): %s", l.What, l.BundleID, l.Attempts, l.Reason)
+				if !l.NextAttempt.IsZero() {
+					line += "; next attempt " + l.NextAttempt.In(jst.Zone).Format("2006-01-02 15:04 MST")
+				}
+				fmt.Println(line)
 			}
-			if rep.TimestampsPending+rep.RendersPending > 0 {
-				return &exitError{code: 1}
+			if rep.Failed > 0 {
+				return &exitError{code: 1, msg: fmt.Sprintf("mimamori: %d attempt(s) failed; see the reasons above", rep.Failed)}
 			}
 			return nil
 		},
 	}
+	c.Flags().Int("max", 100, "at most this many renderings in this run")
+	c.Flags().Bool("now", false, "attempt renderings now even when their next attempt is not due yet")
+	return c
 }
 
 func evidencePruneCmd() *cobra.Command {
