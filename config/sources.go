@@ -104,6 +104,12 @@ type Source struct {
 	// this source may reach even when they resolve to non-public
 	// addresses; narrower than allow_private.
 	AllowHosts []string `mapstructure:"allow_hosts"`
+	// ListingEvidence keeps the feed or API answer as an alertable post's
+	// primary evidence instead of fetching the post's own page (its
+	// permalink) for it: for feeds whose permalinks are not pages (or are
+	// behind a login for everyone). Off by default: a lawyer needs the page
+	// where the post is published.
+	ListingEvidence bool `mapstructure:"listing_evidence"`
 	// AllowEmpty accepts a first page where nothing matched (a search with
 	// no results); otherwise that is an error, since it is what a site
 	// redesign looks like.

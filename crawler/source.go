@@ -547,6 +547,38 @@ func (p *pass) get(u *url.URL, extra http.Header) (*mention.Fetch, error) {
 	fail := func(err error) (*mention.Fetch, error) {
 		return nil, &PageError{SourceID: s.src.ID, Op: "GET", URL: u.String(), Err: err}
 	}
+	f, status, err := p.request(u, extra)
+	if err != nil {
+		return nil, err
+	}
+	switch code := f.StatusCode; {
+	case code == http.StatusNotModified:
+		return f, nil
+	case code >= 200 && code <= 299:
+		if s.src.Kind == config.SourceHTML && f.Header.Get("Content-Type") == "" {
+			if ct := http.DetectContentType(f.Body); !isHTMLType(ct) {
+				return fail(notHTML(ct))
+			}
+		}
+		return f, nil
+	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
+		se := p.statusError(f, status)
+		until := s.backOff(f.Header)
+		s.hosts.block(u.Host, until, se.Status)
+		return fail(&BackoffError{Until: until, Reason: se.Error(), Err: se})
+	default:
+		return fail(p.statusError(f, status))
+	}
+}
+
+// request fetches one URL through colly, after robots.txt and politeness,
+// and returns the answer whatever its status, with the status line as
+// received. An error (a *PageError) means there is no answer.
+func (p *pass) request(u *url.URL, extra http.Header) (*mention.Fetch, string, error) {
+	s := p.s
+	fail := func(err error) (*mention.Fetch, string, error) {
+		return nil, "", &PageError{SourceID: s.src.ID, Op: "GET", URL: u.String(), Err: err}
+	}
 	if err := p.ctx.Err(); err != nil {
 		return fail(err)
 	}
@@ -585,26 +617,8 @@ func (p *pass) get(u *url.URL, extra http.Header) (*mention.Fetch, error) {
 	if err != nil {
 		return fail(err)
 	}
-	f := cur.fetch
-	s.metrics.pages.WithLabelValues(s.src.ID, statusClass(f.StatusCode)).Inc()
-	switch code := f.StatusCode; {
-	case code == http.StatusNotModified:
-		return f, nil
-	case code >= 200 && code <= 299:
-		if s.src.Kind == config.SourceHTML && f.Header.Get("Content-Type") == "" {
-			if ct := http.DetectContentType(f.Body); !isHTMLType(ct) {
-				return fail(notHTML(ct))
-			}
-		}
-		return f, nil
-	case code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable:
-		se := p.statusError(f, cur.status)
-		until := s.backOff(f.Header)
-		s.hosts.block(u.Host, until, se.Status)
-		return fail(&BackoffError{Until: until, Reason: se.Error(), Err: se})
-	default:
-		return fail(p.statusError(f, cur.status))
-	}
+	s.metrics.pages.WithLabelValues(s.src.ID, statusClass(cur.fetch.StatusCode)).Inc()
+	return cur.fetch, cur.status, nil
 }
 
 func (p *pass) statusError(f *mention.Fetch, status string) *StatusError {

@@ -126,6 +126,9 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveThread(w, r)
 	case FeedPath:
 		s.serveFeed(w, r)
+	case "/static/board.css":
+		w.Header().Set("Content-Type", "text/css; charset=utf-8")
+		fmt.Fprint(w, boardCSS)
 	case "/broken/not-html":
 		w.Header().Set("Content-Type", "application/pdf")
 		fmt.Fprint(w, "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
@@ -133,9 +136,57 @@ func (s *Site) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
 		fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>途中で切れたフィード</title><item><title>サンプル社`)
 	default:
+		if id, ok := strings.CutPrefix(r.URL.Path, "/news/"); ok {
+			if n, err := strconv.Atoi(id); err == nil && s.serveArticle(w, n) {
+				return
+			}
+		}
 		http.NotFound(w, r)
 	}
 }
+
+// serveArticle serves the page of news item id (the feed item's link), as
+// a news site or blog publishes it; false when there is no such item.
+func (s *Site) serveArticle(w http.ResponseWriter, id int) bool {
+	s.mu.Lock()
+	var p *Post
+	for i := range s.news {
+		if s.news[i].ID == id {
+			p = &s.news[i]
+		}
+	}
+	var post Post
+	if p != nil {
+		post = *p
+	}
+	s.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	fmt.Fprintf(w, `<!DOCTYPE html>
+<html lang="ja"><head><meta charset="utf-8"><title>%s - サンプル ニュース・ブログ</title>
+<link rel="stylesheet" href="/static/board.css"></head>
+<body><header class="board-header"><a href="/news/">サンプル ニュース・ブログ</a></header>
+<main><article class="news" id="news%d">
+<h1 class="thread-title">%s</h1>
+<div class="post-meta"><span class="author">%s</span> <time datetime="%s">%s</time></div>
+<div class="body"><p>%s</p></div>
+</article></main><footer>サンプル ニュース・ブログ</footer></body></html>
+`, html.EscapeString(post.Title), post.ID, html.EscapeString(post.Title), html.EscapeString(post.Author),
+		post.Time.Format(time.RFC3339), post.Time.Format("2006/01/02 15:04"), html.EscapeString(post.Text))
+	return true
+}
+
+// boardCSS styles the sample pages, so their screenshots look like a site.
+const boardCSS = `body{font-family:sans-serif;margin:0;background:#f4f4f0;color:#222}
+.board-header{background:#2d4a6b;color:#fff;padding:8px 16px}.board-header a{color:#fff}
+main{max-width:860px;margin:16px auto;background:#fff;padding:16px 24px;border:1px solid #ddd}
+.thread-title{font-size:20px;color:#a0282d}.notice{font-size:12px;color:#666;margin-bottom:12px}
+.post{border-top:1px solid #eee;padding:10px 0}.post-meta{font-size:12px;color:#555}
+.post-meta .author{color:#2a7a2a;font-weight:bold}.body{margin:6px 0 4px 12px;line-height:1.6}
+.actions{font-size:11px}.pager{margin-top:12px}footer{text-align:center;font-size:12px;color:#888;padding:12px}
+`
 
 func (s *Site) serveThread(w http.ResponseWriter, r *http.Request) {
 	page, _ := strconv.Atoi(r.URL.Query().Get("page"))

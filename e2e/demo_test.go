@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"mimamori/demo"
+	"mimamori/evidence"
 )
 
 // TestDemoOnceAlertsOnlyAbusivePosts is the README's quick start: the demo
@@ -57,6 +58,36 @@ func TestDemoOnceAlertsOnlyAbusivePosts(t *testing.T) {
 	for _, b := range bundles {
 		if out, code := mimamori(t, "evidence", "verify", b); code != 0 {
 			t.Fatalf("fresh bundle does not verify:\n%s", out)
+		}
+	}
+	// Every bundle holds a WARC response for the post's own page: the
+	// thread page a forum post was read from, the article page of a news
+	// item (its listing, the feed, kept as a second record).
+	for _, b := range bundles {
+		man, _, err := evidence.ReadManifest(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, frag, _ := strings.Cut(man.URL, "#")
+		warc, err := os.ReadFile(filepath.Join(b, evidence.WARCName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if frag != "" { // a thread post: the page it was read from holds it
+			page = man.FinalURL
+			if raw, _ := filepath.Glob(filepath.Join(b, "raw", "response.html")); len(raw) != 1 || !strings.Contains(string(mustReadFile(t, raw[0])), `id="`+frag+`"`) {
+				t.Errorf("bundle of %s: the page captured (%s) does not hold the post", man.URL, page)
+			}
+		}
+		if !strings.Contains(string(warc), "WARC-Type: response\r\n") || !strings.Contains(string(warc), "WARC-Target-URI: "+page+"\r\n") {
+			t.Errorf("bundle of %s has no WARC response for %s", man.URL, page)
+		}
+		if strings.Contains(man.URL, "/news/") {
+			if man.Permalink == nil || man.Permalink.Status != evidence.PermalinkCaptured || man.Listing == nil ||
+				!strings.HasSuffix(man.Listing.FinalURL, demo.FeedPath) || man.FinalURL != page {
+				t.Errorf("news alert %s: the article page is not the primary capture: permalink %+v listing %+v final %s",
+					man.URL, man.Permalink, man.Listing, man.FinalURL)
+			}
 		}
 	}
 	raws, _ := filepath.Glob(filepath.Join(bundles[0], "raw", "response.*"))
@@ -233,4 +264,13 @@ crawlr:
 			t.Errorf("config check output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+func mustReadFile(t *testing.T, p string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -3,8 +3,13 @@
 //
 // A bundle is a folder under the evidence root (YYYY/MM/<bundle id>/):
 //
-//	raw/response.*        the response body exactly as received
+//	raw/response.*        the response body exactly as received (the post's
+//	                      own page, or the page it was read from)
 //	exchange.json         request and response metadata (headers, status, times)
+//	listing/…             the feed or API answer a post was read from, when
+//	                      raw/ holds the post's own page (its permalink)
+//	permalink/…           what the permalink answered when it could not be
+//	                      the primary capture (manifest.permalink says why)
 //	mention.json          the mention as detected
 //	fetch.warc            the fetch as WARC/1.1 records (ISO 28500)
 //	render/screenshot.png full page rendered by headless Chromium from the raw
@@ -79,6 +84,15 @@ const (
 	RoleDOM         = "dom-after-javascript"
 	RoleObservation = "observation"
 	RoleTLSChain    = "tls-peer-certificates"
+	// RoleListingRaw and RoleListingExchange are the feed or API answer a
+	// post was read from, when the primary capture is the post's own page.
+	RoleListingRaw      = "listing-response-body"
+	RoleListingExchange = "listing-http-exchange"
+	// RolePermalinkRaw and RolePermalinkExchange are what the post's own
+	// page answered when it could not be the primary capture (an error
+	// status, a page without the post).
+	RolePermalinkRaw      = "permalink-response-body"
+	RolePermalinkExchange = "permalink-http-exchange"
 )
 
 // Manifest lists every file of a bundle with its hash and size, and says
@@ -120,12 +134,28 @@ type Manifest struct {
 	Render *RenderInfo `json:"render,omitempty"`
 	// Observation is set on observation bundles.
 	Observation *Observation `json:"observation,omitempty"`
+	// Permalink says how the post's own page was fetched, for a post read
+	// from a feed or an API answer (nil: the page the post was read from
+	// is its page).
+	Permalink *PermalinkCapture `json:"permalink,omitempty"`
+	// Listing names the feed or API answer the post was read from when the
+	// primary capture is another page (the post's own).
+	Listing *ListingRef `json:"listing,omitempty"`
 	// Timestamp says a trusted timestamp was requested for this manifest.
 	Timestamp *TimestampPlan `json:"timestamp,omitempty"`
 	// Missing lists what this bundle lacks and why.
 	Missing []Missing `json:"missing,omitempty"`
 
 	Files []File `json:"files"`
+}
+
+// ListingRef is the second record of a capture: the listing (feed, API
+// answer) the post was read from.
+type ListingRef struct {
+	RequestURL string    `json:"request_url"`
+	FinalURL   string    `json:"final_url"`
+	StatusCode int       `json:"status_code"`
+	FetchedAt  time.Time `json:"fetched_at"`
 }
 
 // Link names another bundle by id and manifest hash.
@@ -312,6 +342,17 @@ type CaptureOptions struct {
 	// Subject links this capture to an earlier bundle (bundle id or path):
 	// the first capture of a post this capture shows edited.
 	Subject string
+	// Listing is the feed or API answer the post was read from, when the
+	// exchange captured is the post's own page (its permalink): stored as
+	// a second record (listing/response.*, listing/exchange.json, and the
+	// second response in the WARC).
+	Listing *mention.Fetch
+	// Permalink records how the post's own page was fetched (see
+	// PermalinkCapture); nil when no other page was tried.
+	Permalink *PermalinkCapture
+	// PermalinkAnswer is what the permalink answered when it could not be
+	// the primary capture (a 404, a login page): kept under permalink/.
+	PermalinkAnswer *mention.Fetch
 }
 
 // Result describes a stored bundle.
@@ -385,6 +426,17 @@ func (s *Store) CaptureWith(ctx context.Context, m mention.Mention, f *mention.F
 	d := &draft{man: s.baseManifest(kind, newBundleID(m.ID, m.Version, captured, tag), m, f, captured)}
 	d.man.NeedsJS = o.NeedsJS
 	d.addFetchFiles(m, f)
+	d.man.Permalink = o.Permalink
+	var extra []warcExchange
+	if l := o.Listing; l != nil {
+		d.man.Listing = &ListingRef{RequestURL: l.RequestURL, FinalURL: l.FinalURL, StatusCode: l.StatusCode, FetchedAt: l.FetchedAt.UTC()}
+		d.addRecord("listing/", RoleListingRaw, RoleListingExchange, l)
+		extra = append(extra, warcExchange{f: l, role: "listing"})
+	}
+	if a := o.PermalinkAnswer; a != nil && !o.Light {
+		d.addRecord("permalink/", RolePermalinkRaw, RolePermalinkExchange, a)
+		extra = append(extra, warcExchange{f: a, role: "permalink-answer"})
+	}
 	if err := s.addTLS(d, f, o); err != nil {
 		return Result{}, fmt.Errorf("capture evidence for %s: %w", m.ID, err)
 	}
@@ -397,7 +449,13 @@ func (s *Store) CaptureWith(ctx context.Context, m mention.Mention, f *mention.F
 	}
 	var renderTook time.Duration
 	if !o.Light {
-		if w, err := buildWARC(f, s.tool, d.man.BundleID, captured); err != nil {
+		primary := warcExchange{f: f}
+		if o.Listing != nil {
+			primary.role = "post-page"
+		} else if o.PermalinkAnswer != nil || o.Permalink != nil {
+			primary.role = "listing"
+		}
+		if w, err := buildWARCOf(s.tool, d.man.BundleID, captured, append([]warcExchange{primary}, extra...)...); err != nil {
 			d.man.Missing = append(d.man.Missing, Missing{What: "warc", Reason: err.Error()})
 		} else {
 			d.add(WARCName, RoleWARC, w)
@@ -462,15 +520,26 @@ func (d *draft) add(name, role string, data []byte) {
 }
 
 func (d *draft) addFetchFiles(m mention.Mention, f *mention.Fetch) {
-	ex := exchange{Method: f.Method, RequestURL: f.RequestURL, FinalURL: f.FinalURL, StatusCode: f.StatusCode,
-		Proto: f.Proto, RequestHeader: f.RequestHeader, Header: f.Header, FetchedAtUTC: f.FetchedAt.UTC(), BodySize: len(f.Body)}
-	exJSON, _ := json.MarshalIndent(ex, "", "  ")
 	d.add("raw/response"+extFor(f.Header.Get("Content-Type")), RoleRaw, f.Body)
-	d.add("exchange.json", RoleExchange, exJSON)
+	d.add("exchange.json", RoleExchange, exchangeJSON(f))
 	if m.ID != "" {
 		mJSON, _ := json.MarshalIndent(m, "", "  ")
 		d.add("mention.json", RoleMention, mJSON)
 	}
+}
+
+// addRecord adds a further exchange of the capture under dir: its body as
+// received and its metadata.
+func (d *draft) addRecord(dir, rawRole, exRole string, f *mention.Fetch) {
+	d.add(dir+"response"+extFor(f.Header.Get("Content-Type")), rawRole, f.Body)
+	d.add(dir+"exchange.json", exRole, exchangeJSON(f))
+}
+
+func exchangeJSON(f *mention.Fetch) []byte {
+	ex := exchange{Method: f.Method, RequestURL: f.RequestURL, FinalURL: f.FinalURL, StatusCode: f.StatusCode,
+		Proto: f.Proto, RequestHeader: f.RequestHeader, Header: f.Header, FetchedAtUTC: f.FetchedAt.UTC(), BodySize: len(f.Body)}
+	b, _ := json.MarshalIndent(ex, "", "  ")
+	return b
 }
 
 func (s *Store) addTLS(d *draft, f *mention.Fetch, o CaptureOptions) error {

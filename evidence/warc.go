@@ -23,35 +23,44 @@ const WARCName = "fetch.warc"
 // the decoded body, so a reader must not try to un-chunk or gunzip it.
 var warcRenamed = map[string]bool{"Content-Encoding": true, "Transfer-Encoding": true}
 
+// warcExchange is one fetch written to a bundle's WARC, with what it is
+// to the bundle ("post-page": the post's own page, the primary capture;
+// "listing": the feed or API answer the post was read from).
+type warcExchange struct {
+	f    *mention.Fetch
+	role string
+}
+
 // buildWARC reconstructs the fetch as WARC/1.1 records: warcinfo, request,
 // response and a metadata record with what the HTTP messages cannot say
 // (the URL first requested, the protocol as fetched). The HTTP messages are
 // written as HTTP/1.1 text, the form every WARC reader expects, whatever the
 // protocol on the wire was (HTTP/2 is recorded in the metadata record).
 func buildWARC(f *mention.Fetch, tool, bundleID string, created time.Time) ([]byte, error) {
-	target := f.FinalURL
-	if target == "" {
-		target = f.RequestURL
-	}
-	u, err := url.Parse(target)
-	if err != nil || u.Host == "" {
-		return nil, fmt.Errorf("WARC: target URL %q: not absolute", target)
-	}
-	fetched := f.FetchedAt.UTC()
-	if fetched.IsZero() {
-		fetched = created
-	}
-	infoID, reqID, respID, metaID := newUUID(), newUUID(), newUUID(), newUUID()
+	return buildWARCOf(tool, bundleID, created, warcExchange{f: f})
+}
 
+// buildWARCOf writes one warcinfo record and, for each exchange in order,
+// its request, response and metadata records (the metadata names the
+// exchange's role when it has one).
+func buildWARCOf(tool, bundleID string, created time.Time, exs ...warcExchange) ([]byte, error) {
+	infoID := newUUID()
 	var out bytes.Buffer
+	ua := ""
+	if len(exs) > 0 {
+		ua = exs[0].f.RequestHeader.Get("User-Agent")
+	}
+	desc := "HTTP exchange of one fetch, reconstructed from the crawler's record of the request and response. "
+	if len(exs) > 1 {
+		desc = "HTTP exchanges of the fetches of one capture (the post's own page first, then the listing it was read from), reconstructed from the crawler's record of each request and response. "
+	}
 	info := warcFields([][2]string{
 		{"software", tool},
 		{"format", "WARC File Format 1.1"},
 		{"conformsTo", "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/"},
 		{"isPartOf", bundleID},
-		{"description", "HTTP exchange of one fetch, reconstructed from the crawler's record of the request and response. " +
-			"The response body is stored as decoded by the client; Content-Encoding and Transfer-Encoding are renamed X-Mimamori-Orig-*."},
-		{"http-header-user-agent", f.RequestHeader.Get("User-Agent")},
+		{"description", desc + "The response body is stored as decoded by the client; Content-Encoding and Transfer-Encoding are renamed X-Mimamori-Orig-*."},
+		{"http-header-user-agent", ua},
 	})
 	writeRecord(&out, [][2]string{
 		{"WARC-Type", "warcinfo"},
@@ -60,7 +69,29 @@ func buildWARC(f *mention.Fetch, tool, bundleID string, created time.Time) ([]by
 		{"WARC-Filename", WARCName},
 		{"Content-Type", "application/warc-fields"},
 	}, info)
+	for _, ex := range exs {
+		if err := writeExchange(&out, ex, infoID, created); err != nil {
+			return nil, err
+		}
+	}
+	return out.Bytes(), nil
+}
 
+func writeExchange(out *bytes.Buffer, ex warcExchange, infoID string, created time.Time) error {
+	f := ex.f
+	target := f.FinalURL
+	if target == "" {
+		target = f.RequestURL
+	}
+	u, err := url.Parse(target)
+	if err != nil || u.Host == "" {
+		return fmt.Errorf("WARC: target URL %q: not absolute", target)
+	}
+	fetched := f.FetchedAt.UTC()
+	if fetched.IsZero() {
+		fetched = created
+	}
+	reqID, respID, metaID := newUUID(), newUUID(), newUUID()
 	// request
 	method := f.Method
 	if method == "" {
@@ -77,7 +108,7 @@ func buildWARC(f *mention.Fetch, tool, bundleID string, created time.Time) ([]by
 	}
 	writeHeader(&req, reqHeader)
 	req.WriteString("\r\n")
-	writeRecord(&out, [][2]string{
+	writeRecord(out, [][2]string{
 		{"WARC-Type", "request"},
 		{"WARC-Record-ID", reqID},
 		{"WARC-Date", warcDate(fetched)},
@@ -116,7 +147,7 @@ func buildWARC(f *mention.Fetch, tool, bundleID string, created time.Time) ([]by
 	writeHeader(&resp, h)
 	resp.WriteString("\r\n")
 	resp.Write(f.Body)
-	writeRecord(&out, [][2]string{
+	writeRecord(out, [][2]string{
 		{"WARC-Type", "response"},
 		{"WARC-Record-ID", respID},
 		{"WARC-Date", warcDate(fetched)},
@@ -127,8 +158,8 @@ func buildWARC(f *mention.Fetch, tool, bundleID string, created time.Time) ([]by
 	}, resp.Bytes())
 
 	meta := [][2]string{{"fetchedProtocol", f.Proto}, {"requestedURL", f.RequestURL}, {"finalURL", target},
-		{"fetchedAt", fetched.Format(time.RFC3339Nano)}}
-	writeRecord(&out, [][2]string{
+		{"fetchedAt", fetched.Format(time.RFC3339Nano)}, {"captureRole", ex.role}}
+	writeRecord(out, [][2]string{
 		{"WARC-Type", "metadata"},
 		{"WARC-Record-ID", metaID},
 		{"WARC-Date", warcDate(fetched)},
@@ -137,7 +168,7 @@ func buildWARC(f *mention.Fetch, tool, bundleID string, created time.Time) ([]by
 		{"WARC-Concurrent-To", respID},
 		{"Content-Type", "application/warc-fields"},
 	}, warcFields(meta))
-	return out.Bytes(), nil
+	return nil
 }
 
 func writeRecord(out *bytes.Buffer, fields [][2]string, block []byte) {

@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
 
@@ -79,6 +80,16 @@ func (c *schedCrawler) Boost(sourceID string, until time.Time) {
 	if s != nil {
 		s.Boost(sourceID, until)
 	}
+}
+
+// FetchPermalink fetches a post's own page with its source's rules.
+func (c *schedCrawler) FetchPermalink(ctx context.Context, sourceID, link string) (*mention.Fetch, error) {
+	for _, r := range c.runners {
+		if s, ok := r.(*crawler.Source); ok && s.ID() == sourceID {
+			return s.FetchPermalink(ctx, link)
+		}
+	}
+	return nil, fmt.Errorf("fetch permalink %s: source %q is not configured", link, sourceID)
 }
 
 func (c *schedCrawler) RunOnce(ctx context.Context, h HandleFunc) error {

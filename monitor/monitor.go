@@ -46,6 +46,10 @@ type Crawler interface {
 	Run(ctx context.Context, handle HandleFunc) error
 	// Boost makes a source run more often until the given time.
 	Boost(sourceID string, until time.Time)
+	// FetchPermalink fetches the own page of a post read from a feed or an
+	// API answer, under its source's fetch rules (crawler.Source's
+	// FetchPermalink); crawler.ErrNotAPage for other kinds.
+	FetchPermalink(ctx context.Context, sourceID, link string) (*mention.Fetch, error)
 }
 
 // StoreOpener opens the search index for a config (embedded or
@@ -188,15 +192,20 @@ func New(opts Options) (*Monitor, error) {
 	}
 	sites := map[string]string{}
 	needsJS := map[string]bool{}
+	ownPages := map[string]bool{}
 	for _, s := range cfg.Sources {
 		sites[s.ID] = s.Site
 		needsJS[s.ID] = s.Kind == "browser"
+		ownPages[s.ID] = crawler.HasOwnPages(s.Kind) && !s.ListingEvidence
 	}
 	m.evidenceFull = newDiskFullState("evidence", log, now, m.metrics)
 	m.ledgerFull = newDiskFullState("ledger", log, now, m.metrics)
 	m.pipeline = &Pipeline{ledger: l, detector: opts.Detector, evidence: m.evidence, minSeverity: cfg.Alert.MinSeverity,
-		sites: sites, needsJS: needsJS, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.wakeAlerts,
+		sites: sites, needsJS: needsJS, ownPages: ownPages, kinds: kinds, log: log.Named("pipeline"), now: now, onAlert: m.wakeAlerts,
 		evidenceFull: m.evidenceFull, ledgerFull: m.ledgerFull}
+	if m.crawler != nil {
+		m.pipeline.pages = m.crawler
+	}
 	if m.indexer != nil {
 		m.pipeline.onAccept = m.indexer.Wake
 	}

@@ -25,6 +25,12 @@ type Capturer interface {
 	CaptureWith(ctx context.Context, m mention.Mention, f *mention.Fetch, o evidence.CaptureOptions) (evidence.Result, error)
 }
 
+// PageFetcher fetches the own page of a post read from a feed or an API
+// answer, under its source's fetch rules (the Crawler).
+type PageFetcher interface {
+	FetchPermalink(ctx context.Context, sourceID, link string) (*mention.Fetch, error)
+}
+
 // Summary counts what one batch of posts became.
 type Summary struct {
 	Posts     int
@@ -57,6 +63,11 @@ type Pipeline struct {
 	minSeverity mention.Severity
 	sites       map[string]string
 	needsJS     map[string]bool
+	// ownPages marks the sources whose posts are published on pages of
+	// their own (feeds, APIs): an alertable post's evidence is its own
+	// page, fetched through pages, with the listing as a second record.
+	ownPages map[string]bool
+	pages    PageFetcher
 	kinds       map[string]mention.TargetKind
 	log         *zap.Logger
 	now         func() time.Time
@@ -156,10 +167,14 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 				opts.Subject = prev.Evidence.BundleID
 			}
 		}
-		if post.Fetch != nil {
-			opts.TLSPeerCertificates = post.Fetch.TLSPeerCertificates
+		primary := post.Fetch
+		if p.ownPages[post.SourceID] && p.pages != nil && post.Fetch != nil {
+			primary = p.postPage(ctx, post, text, &opts)
 		}
-		res, err := p.evidence.CaptureWith(ctx, m, post.Fetch, opts)
+		if primary != nil {
+			opts.TLSPeerCertificates = primary.TLSPeerCertificates
+		}
+		res, err := p.evidence.CaptureWith(ctx, m, primary, opts)
 		switch {
 		case err != nil && p.evidenceFull != nil && isDiskFull(err):
 			// Expected while the disk is full: counted and summarised by
@@ -204,6 +219,44 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 		}
 	}
 	return s, nil
+}
+
+// postPage fetches the post's own page (its permalink) for a post read
+// from a listing (a feed, an API answer) and returns the exchange to
+// capture first: the page when it answered 2xx and shows the post's text,
+// else the listing. opts records the listing as a second record, what the
+// permalink answered, and why it is not the primary capture.
+func (p *Pipeline) postPage(ctx context.Context, post mention.Post, text string, opts *evidence.CaptureOptions) *mention.Fetch {
+	listing := post.Fetch
+	pc := &evidence.PermalinkCapture{URL: post.Permalink}
+	opts.Permalink = pc
+	page, err := p.pages.FetchPermalink(ctx, post.SourceID, post.Permalink)
+	if err != nil {
+		pc.Status, pc.Reason = evidence.PermalinkNotCaptured, "not fetched: "+err.Error()
+		p.log.Warn("post's own page not fetched; the listing is the evidence", zap.String("url", post.Permalink), zap.Error(err))
+		return listing
+	}
+	pc.StatusCode = page.StatusCode
+	if page.StatusCode < 200 || page.StatusCode > 299 {
+		pc.Status, pc.Reason = evidence.PermalinkNotCaptured, fmt.Sprintf("the page answered HTTP %d", page.StatusCode)
+		opts.PermalinkAnswer = page
+		p.log.Warn("post's own page answered an error; the listing is the evidence and the answer is kept",
+			zap.String("url", post.Permalink), zap.Int("status", page.StatusCode))
+		return listing
+	}
+	found := evidence.PageShows(page, text) || evidence.PageShows(page, post.Text)
+	pc.TextFound = &found
+	if !found {
+		pc.Status = evidence.PermalinkNotCaptured
+		pc.Reason = "the page does not show the post's text (a login or cookie wall, or a changed page); it is kept as a record"
+		opts.PermalinkAnswer = page
+		p.log.Warn("post's own page does not show the post; the listing is the evidence and the page is kept",
+			zap.String("url", post.Permalink))
+		return listing
+	}
+	pc.Status = evidence.PermalinkCaptured
+	opts.Listing = listing
+	return page
 }
 
 func (p *Pipeline) site(post mention.Post) string {

@@ -13,6 +13,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
+
+	"mimamori/crawler"
+	"mimamori/mention"
 )
 
 // stuckForever blocks until the test ends, ignoring cancellation.
@@ -129,6 +132,9 @@ type panickyCrawler struct{ runs atomic.Int32 }
 
 func (c *panickyCrawler) RunOnce(ctx context.Context, h HandleFunc) error { return nil }
 func (c *panickyCrawler) Boost(string, time.Time)                         {}
+func (c *panickyCrawler) FetchPermalink(context.Context, string, string) (*mention.Fetch, error) {
+	return nil, crawler.ErrNotAPage
+}
 func (c *panickyCrawler) Run(ctx context.Context, h HandleFunc) error {
 	if c.runs.Add(1) == 1 {
 		var xs []int
@@ -143,6 +149,9 @@ type stubbornCrawler struct{ release chan struct{} }
 
 func (c *stubbornCrawler) RunOnce(ctx context.Context, h HandleFunc) error { return nil }
 func (c *stubbornCrawler) Boost(string, time.Time)                         {}
+func (c *stubbornCrawler) FetchPermalink(context.Context, string, string) (*mention.Fetch, error) {
+	return nil, crawler.ErrNotAPage
+}
 func (c *stubbornCrawler) Run(ctx context.Context, h HandleFunc) error     { <-c.release; return nil }
 
 // TestRunRecoversAPanickingCrawler: the daemon survives a crawler panic,

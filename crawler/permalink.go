@@ -1,0 +1,56 @@
+package crawler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+
+	"mimamori/config"
+	"mimamori/mention"
+)
+
+// ErrNotAPage is returned by FetchPermalink for a source whose posts are
+// read from their own pages (html, browser): the page read is the post's.
+var ErrNotAPage = errors.New("the source's posts are read from their own pages")
+
+// HasOwnPages reports whether posts of a source kind live on pages other
+// than the one they are read from: a feed or an API answer lists posts,
+// each published at its permalink.
+func HasOwnPages(kind string) bool {
+	return kind == config.SourceFeed || kind == config.SourceJSON
+}
+
+// FetchPermalink fetches a post's own page (its permalink), for evidence,
+// under exactly the source's fetch rules: its robots.txt (of the page's
+// host), the per-host politeness shared with every source, its SSRF policy
+// (allow_private opens only the source's own host), its size and time
+// limits and its headers (the secret only to the source's own origin),
+// asking for HTML.
+//
+// Any HTTP answer is returned, whatever its status (a 404 or a login page
+// says what the permalink showed); err is set only when there is no answer
+// from the site, and says why (robots.txt, the guard, the network). A 429
+// or 503 pauses the host for every source, as in a pass.
+func (s *Source) FetchPermalink(ctx context.Context, link string) (*mention.Fetch, error) {
+	if !HasOwnPages(s.src.Kind) {
+		return nil, ErrNotAPage
+	}
+	u, err := url.Parse(link)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, &PageError{SourceID: s.src.ID, Op: "GET", URL: link, Err: fmt.Errorf("permalink is not an http(s) URL")}
+	}
+	u.Fragment = ""
+	p := s.newPass(ctx)
+	hdr := http.Header{"Accept": {"text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}}
+	f, status, err := p.request(u, hdr)
+	if err != nil {
+		return nil, err
+	}
+	if code := f.StatusCode; code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		se := p.statusError(f, status)
+		s.hosts.block(u.Host, s.backOff(f.Header), se.Status)
+	}
+	return f, nil
+}
