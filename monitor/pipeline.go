@@ -68,11 +68,11 @@ type Pipeline struct {
 	// page, fetched through pages, with the listing as a second record.
 	ownPages map[string]bool
 	pages    PageFetcher
-	kinds       map[string]mention.TargetKind
-	log         *zap.Logger
-	now         func() time.Time
-	onAlert     func()
-	onAccept    func()
+	kinds    map[string]mention.TargetKind
+	log      *zap.Logger
+	now      func() time.Time
+	onAlert  func()
+	onAccept func()
 	// spoolMax caps the index spool in bytes (0: no cap). Over the cap,
 	// only alertable posts are accepted; the others are deferred to a later
 	// pass (they are still on the site, and nothing accepted is dropped).

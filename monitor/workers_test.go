@@ -152,7 +152,7 @@ func (c *stubbornCrawler) Boost(string, time.Time)                         {}
 func (c *stubbornCrawler) FetchPermalink(context.Context, string, string) (*mention.Fetch, error) {
 	return nil, crawler.ErrNotAPage
 }
-func (c *stubbornCrawler) Run(ctx context.Context, h HandleFunc) error     { <-c.release; return nil }
+func (c *stubbornCrawler) Run(ctx context.Context, h HandleFunc) error { <-c.release; return nil }
 
 // TestRunRecoversAPanickingCrawler: the daemon survives a crawler panic,
 // runs the crawler again and stops cleanly.
