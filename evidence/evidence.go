@@ -15,6 +15,8 @@
 //	render/screenshot.png full page rendered by headless Chromium from the raw
 //	                      bytes, with a header band showing URL and time (JST, UTC)
 //	render/page.pdf       the same page printed to PDF
+//	render/marked.png     derived: the alerted post outlined on a crop of the
+//	                      screenshot (and render/marked.pdf); the full page stays as rendered
 //	render/dom.html       the DOM after JavaScript (sources that need JS)
 //	manifest.json         every file above with SHA-256 and size, the capture
 //	                      metadata and the previous bundle's manifest hash
@@ -463,6 +465,7 @@ func (s *Store) CaptureWith(ctx context.Context, m mention.Mention, f *mention.F
 		rs := time.Now()
 		in := renderInputFor(f, o.NeedsJS, captured)
 		in.Policy = s.sources[m.SourceID]
+		in.Mark = markTargetFor(m.URL, m.Text)
 		s.renderInto(ctx, d, in, o.NoRender)
 		renderTook = time.Since(rs)
 		d.stamp = s.tsa != nil
@@ -610,10 +613,22 @@ func (s *Store) renderInto(ctx context.Context, d *draft, in renderInput, skip b
 	}
 	info := out.Info
 	d.man.Render = &info
+	d.addRendering(out, in.NeedsJS)
+}
+
+// addRendering adds the files of a rendering: the full page as captured
+// and, when the post was located, the derived marked image and PDF page.
+func (d *draft) addRendering(out *renderOutput, needsJS bool) {
 	d.add(ScreenshotName, RoleScreenshot, out.PNG)
 	d.add(PDFName, RolePDF, out.PDF)
-	if in.NeedsJS {
+	if needsJS {
 		d.add(DOMName, RoleDOM, out.DOM)
+	}
+	if out.MarkedPNG != nil {
+		d.add(MarkedName, RoleMarked, out.MarkedPNG)
+		if out.MarkedPDF != nil {
+			d.add(MarkedPDFName, RoleMarkedPDF, out.MarkedPDF)
+		}
 	}
 }
 

@@ -319,6 +319,28 @@ func (s *Store) RetryPendingWith(ctx context.Context, o RetryOptions) (RetryRepo
 	return rep, nil
 }
 
+// mentionText returns the text of the mention a bundle holds (its
+// mention.json, checked against the manifest), or "" when there is none.
+func mentionText(dir string, man Manifest) string {
+	for _, f := range man.Files {
+		if f.Role != RoleMention {
+			continue
+		}
+		data, err := readChecked(dir, f)
+		if err != nil {
+			return ""
+		}
+		var m struct {
+			Text string `json:"text"`
+		}
+		if json.Unmarshal(data, &m) != nil {
+			return ""
+		}
+		return m.Text
+	}
+	return ""
+}
+
 func (s *Store) bundleInChain(id string) bool {
 	entries, _, _, err := ReadChain(s.root)
 	if err != nil {
@@ -377,6 +399,7 @@ func (s *Store) Rerender(ctx context.Context, bundle string) (Result, error) {
 	if in.URL == "" {
 		in.URL = ex.RequestURL
 	}
+	in.Mark = markTargetFor(subj.URL, mentionText(dir, subj))
 	if s.render.Disabled {
 		return Result{}, errors.New("rendering is disabled by configuration")
 	}
@@ -395,11 +418,7 @@ func (s *Store) Rerender(ctx context.Context, bundle string) (Result, error) {
 	info := out.Info
 	man.Render = &info
 	d := &draft{man: man, stamp: s.tsa != nil}
-	d.add(ScreenshotName, RoleScreenshot, out.PNG)
-	d.add(PDFName, RolePDF, out.PDF)
-	if in.NeedsJS {
-		d.add(DOMName, RoleDOM, out.DOM)
-	}
+	d.addRendering(out, in.NeedsJS)
 	rtook := time.Since(start)
 	res, err := s.commit(ctx, d)
 	res.Duration, res.RenderDuration = time.Since(start), rtook

@@ -122,6 +122,9 @@ type RenderInfo struct {
 	// LoadIncomplete says the load event had not fired when the capture
 	// was taken.
 	LoadIncomplete bool `json:"load_incomplete,omitempty"`
+	// Marked describes the derived image of the alerted post
+	// (render/marked.png and render/marked.pdf), or why there is none.
+	Marked *MarkInfo `json:"marked,omitempty"`
 }
 
 type renderInput struct {
@@ -136,11 +139,17 @@ type renderInput struct {
 	// Policy is the fetch rules of the page's source, which its
 	// subresources follow.
 	Policy netguard.Policy
+	// Mark identifies the alerted post on the page, for the derived
+	// marked image (empty: none is made).
+	Mark markTarget
 }
 
 type renderOutput struct {
 	PNG, PDF, DOM []byte
-	Info          RenderInfo
+	// MarkedPNG and MarkedPDF are the derived images of the alerted post
+	// (nil when it was not located).
+	MarkedPNG, MarkedPDF []byte
+	Info                 RenderInfo
 }
 
 type renderer interface {
@@ -343,13 +352,78 @@ func (r *chromeRenderer) run(bctx, tctx context.Context, in renderInput) (*rende
 		return nil, fmt.Errorf("screenshot: %w", err)
 	}
 
+	// Where the alerted post is, for the derived marked image.
+	var mark *MarkInfo
+	var markBox [4]float64
+	if !in.Mark.empty() {
+		mark = &MarkInfo{}
+		box, how, q, err := locate(bctx, in.Mark)
+		if err != nil {
+			mark.Error = "the post was not located on the page: " + err.Error()
+		} else {
+			markBox, mark.Located, mark.Query = box, how, q
+			mark.Box = []int{int(box[0]), int(box[1]), int(math.Ceil(box[2])), int(math.Ceil(box[3]))}
+		}
+	}
+
 	// The header band: a small page of its own, rendered by the same
 	// browser at the same width and put on top of the screenshot, so the
 	// page's own layout is not touched.
 	if _, err := chromedp.Call(bctx, fetch.Disable, cdp.Empty{}); err != nil {
 		return nil, fmt.Errorf("band: %w", err)
 	}
-	if err := chromedp.Do(bctx, chromedp.EmulateViewport(int64(w), 60), chromedp.Navigate("data:text/html;charset=utf-8;base64,"+b64(bandHTML(in, info)))); err != nil {
+	band, err := renderBand(bctx, w, bandHTML(in, info, ""))
+	if err != nil {
+		return nil, err
+	}
+	composed, bh, err := stack(band, shot.Data)
+	if err != nil {
+		return nil, err
+	}
+	info.BandHeight = bh
+	res.PNG = composed
+	if mark != nil && mark.Located != "" {
+		if err := r.marked(bctx, in, info, shot.Data, markBox, mark, res); err != nil {
+			mark.Error = "the marked image could not be made: " + err.Error()
+			res.MarkedPNG, res.MarkedPDF = nil, nil
+		}
+	}
+	info.Marked = mark
+	info.Subresources, info.Blocked = h.stats()
+	res.Info = info
+	return res, nil
+}
+
+// marked makes the derived image of the alerted post: a crop of the full
+// page around it, outlined, under a band that says it is derived, and the
+// same as one PDF page.
+func (r *chromeRenderer) marked(bctx context.Context, in renderInput, info RenderInfo, shot []byte, box [4]float64, mi *MarkInfo, res *renderOutput) error {
+	img, crop, err := markImage(shot, box)
+	if err != nil {
+		return err
+	}
+	mi.Crop = crop[:]
+	line := markedBandLine(*mi)
+	band, err := renderBand(bctx, crop[2], bandHTML(in, info, line))
+	if err != nil {
+		return err
+	}
+	body, err := encodePNG(img)
+	if err != nil {
+		return err
+	}
+	if res.MarkedPNG, _, err = stack(band, body); err != nil {
+		return err
+	}
+	if res.MarkedPDF, err = markedPDF(bctx, in, res.MarkedPNG, line); err != nil {
+		return fmt.Errorf("marked PDF: %w", err)
+	}
+	return nil
+}
+
+// renderBand renders a band page at width w and returns its PNG.
+func renderBand(bctx context.Context, w int, doc string) ([]byte, error) {
+	if err := chromedp.Do(bctx, chromedp.EmulateViewport(int64(w), 60), chromedp.Navigate("data:text/html;charset=utf-8;base64,"+b64(doc))); err != nil {
 		return nil, fmt.Errorf("band: %w", err)
 	}
 	bm, err := chromedp.Call(bctx, page.GetLayoutMetrics, cdp.Empty{})
@@ -366,15 +440,7 @@ func (r *chromeRenderer) run(bctx, tctx context.Context, in renderInput) (*rende
 	if err != nil {
 		return nil, fmt.Errorf("band: %w", err)
 	}
-	composed, bh, err := stack(band.Data, shot.Data)
-	if err != nil {
-		return nil, err
-	}
-	info.BandHeight = bh
-	res.PNG = composed
-	info.Subresources, info.Blocked = h.stats()
-	res.Info = info
-	return res, nil
+	return band.Data, nil
 }
 
 func ptrTo[T any](v T) *T { return &v }
@@ -405,9 +471,10 @@ func timeLine(t time.Time) string {
 	return t.In(jst.Zone).Format("2006-01-02 15:04:05 JST") + "  (" + t.UTC().Format("2006-01-02 15:04:05 UTC") + ")"
 }
 
-// bandHTML is the header band: URL and capture time in JST and UTC. It is
-// ASCII only, so it reads the same whatever fonts the machine has.
-func bandHTML(in renderInput, info RenderInfo) string {
+// bandHTML is the header band: URL and capture time in JST and UTC, and
+// extra (HTML) when given. It is ASCII only, so it reads the same whatever
+// fonts the machine has.
+func bandHTML(in renderInput, info RenderInfo, extra string) string {
 	var b strings.Builder
 	b.WriteString(`<!DOCTYPE html><html><head><meta charset="utf-8"><style>
 html,body{margin:0;padding:0;background:#10243e;}
@@ -422,6 +489,7 @@ b{color:#ffd166;font-weight:bold;}
 	if in.RenderedAt.Sub(in.FetchedAt) > time.Minute || in.FetchedAt.Sub(in.RenderedAt) > time.Minute {
 		fmt.Fprintf(&b, "<b>Rendered later</b> %s<br>", timeLine(in.RenderedAt))
 	}
+	b.WriteString(extra)
 	fmt.Fprintf(&b, "<b>Evidence</b> mimamori capture, HTTP %d, rendered from the raw bytes received%s", in.Status,
 		map[bool]string{true: ", JavaScript on", false: ", JavaScript off"}[info.JavaScript])
 	b.WriteString("</div></body></html>")
