@@ -82,6 +82,13 @@ func TestDemoOnceAlertsOnlyAbusivePosts(t *testing.T) {
 		if !strings.Contains(string(warc), "WARC-Type: response\r\n") || !strings.Contains(string(warc), "WARC-Target-URI: "+page+"\r\n") {
 			t.Errorf("bundle of %s has no WARC response for %s", man.URL, page)
 		}
+		// Its screenshot shows that post marked (derived image beside the
+		// full page, which stays as rendered).
+		if man.Render == nil || man.Render.Status != "rendered" || man.Render.Marked == nil || man.Render.Marked.Located == "" {
+			t.Errorf("bundle of %s: no marked image of the post: %+v", man.URL, man.Render)
+		} else if _, err := os.Stat(filepath.Join(b, evidence.MarkedName)); err != nil {
+			t.Errorf("bundle of %s: %v", man.URL, err)
+		}
 		if strings.Contains(man.URL, "/news/") {
 			if man.Permalink == nil || man.Permalink.Status != evidence.PermalinkCaptured || man.Listing == nil ||
 				!strings.HasSuffix(man.Listing.FinalURL, demo.FeedPath) || man.FinalURL != page {

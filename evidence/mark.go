@@ -12,7 +12,9 @@ import (
 	"image/png"
 	"math"
 	"net/url"
+	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/dom"
@@ -67,7 +69,11 @@ func markTargetFor(permalink, text string) markTarget {
 	if u, err := url.Parse(permalink); err == nil && u.Fragment != "" && !strings.HasPrefix(u.Fragment, "mimamori-") {
 		t.ID = u.Fragment
 	}
-	for _, line := range strings.Split(text, "\n") {
+	// The longest lines first: a title line is short, and the body is
+	// what the post says.
+	lines := strings.Split(text, "\n")
+	sort.SliceStable(lines, func(i, j int) bool { return utf8.RuneCountInString(lines[i]) > utf8.RuneCountInString(lines[j]) })
+	for _, line := range lines {
 		line = strings.Join(strings.Fields(strings.ReplaceAll(line, `"`, " ")), " ")
 		r := []rune(line)
 		if len(r) < 4 {
