@@ -11,9 +11,9 @@ import (
 	"mimamori/mention"
 )
 
-// ErrNotAPage is returned by FetchPermalink for a source whose posts are
-// read from their own pages (html, browser): the page read is the post's.
-var ErrNotAPage = errors.New("the source's posts are read from their own pages")
+// ErrNotAPage is returned by FetchPage for a browser source: its pages are
+// read through Chromium, on its own passes.
+var ErrNotAPage = errors.New("a browser source's pages are read through Chromium on its passes, not fetched one by one")
 
 // HasOwnPages reports whether posts of a source kind live on pages other
 // than the one they are read from: a feed or an API answer lists posts,
@@ -22,8 +22,9 @@ func HasOwnPages(kind string) bool {
 	return kind == config.SourceFeed || kind == config.SourceJSON
 }
 
-// FetchPermalink fetches a post's own page (its permalink), for evidence,
-// under exactly the source's fetch rules: its robots.txt (of the page's
+// FetchPage fetches one page of the source for evidence — a post's own
+// page (its permalink) for a feed or API post, or the page a post was read
+// from when its capture is retried — under exactly the source's fetch rules: its robots.txt (of the page's
 // host), the per-host politeness shared with every source, its SSRF policy
 // (allow_private opens only the source's own host), its size and time
 // limits and its headers (the secret only to the source's own origin),
@@ -33,8 +34,8 @@ func HasOwnPages(kind string) bool {
 // says what the permalink showed); err is set only when there is no answer
 // from the site, and says why (robots.txt, the guard, the network). A 429
 // or 503 pauses the host for every source, as in a pass.
-func (s *Source) FetchPermalink(ctx context.Context, link string) (*mention.Fetch, error) {
-	if !HasOwnPages(s.src.Kind) {
+func (s *Source) FetchPage(ctx context.Context, link string) (*mention.Fetch, error) {
+	if s.src.Kind == config.SourceBrowser {
 		return nil, ErrNotAPage
 	}
 	u, err := url.Parse(link)

@@ -236,6 +236,8 @@ type Store struct {
 	log            *zap.Logger
 	// lastLineSHA is the hash of the line appendEntry wrote (under mu).
 	lastLineSHA string
+	// captures indexes capture bundles by mention (ExistingCapture).
+	captures captureIndex
 }
 
 // NewStore returns a store rooted at dir with no rendering and no trusted
@@ -752,6 +754,7 @@ func (s *Store) commit(ctx context.Context, d *draft) (Result, error) {
 	// From here the chain names the bundle: never remove tmp; a failed
 	// rename is finished by recoverLocked on the next append or Open.
 	ok = true
+	s.captures.add(*entry)
 	if err := os.Rename(tmp, final); err != nil {
 		return res, fmt.Errorf("bundle %s is in the chain but not yet in place (%v); it is completed on the next capture", man.BundleID, err)
 	}

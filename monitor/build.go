@@ -82,11 +82,11 @@ func (c *schedCrawler) Boost(sourceID string, until time.Time) {
 	}
 }
 
-// FetchPermalink fetches a post's own page with its source's rules.
-func (c *schedCrawler) FetchPermalink(ctx context.Context, sourceID, link string) (*mention.Fetch, error) {
+// FetchPage fetches a post's own page with its source's rules.
+func (c *schedCrawler) FetchPage(ctx context.Context, sourceID, link string) (*mention.Fetch, error) {
 	for _, r := range c.runners {
 		if s, ok := r.(*crawler.Source); ok && s.ID() == sourceID {
-			return s.FetchPermalink(ctx, link)
+			return s.FetchPage(ctx, link)
 		}
 	}
 	return nil, fmt.Errorf("fetch permalink %s: source %q is not configured", link, sourceID)

@@ -72,6 +72,10 @@ type diskFullCapturer struct {
 	full bool
 }
 
+func (c *diskFullCapturer) ExistingCapture(m mention.Mention) (mention.EvidenceRef, bool) {
+	return c.next.ExistingCapture(m)
+}
+
 func (c *diskFullCapturer) set(full bool) { c.mu.Lock(); c.full = full; c.mu.Unlock() }
 
 func (c *diskFullCapturer) CaptureWith(ctx context.Context, m mention.Mention, f *mention.Fetch, o evidence.CaptureOptions) (evidence.Result, error) {

@@ -46,10 +46,11 @@ type Crawler interface {
 	Run(ctx context.Context, handle HandleFunc) error
 	// Boost makes a source run more often until the given time.
 	Boost(sourceID string, until time.Time)
-	// FetchPermalink fetches the own page of a post read from a feed or an
-	// API answer, under its source's fetch rules (crawler.Source's
-	// FetchPermalink); crawler.ErrNotAPage for other kinds.
-	FetchPermalink(ctx context.Context, sourceID, link string) (*mention.Fetch, error)
+	// FetchPage fetches one page of a source for evidence (a feed post's
+	// own page, or the page of a capture being retried) under the
+	// source's fetch rules (crawler.Source's FetchPage);
+	// crawler.ErrNotAPage for a browser source.
+	FetchPage(ctx context.Context, sourceID, link string) (*mention.Fetch, error)
 }
 
 // StoreOpener opens the search index for a config (embedded or
@@ -480,6 +481,12 @@ func (m *Monitor) evidenceLoop(ctx context.Context, every time.Duration) {
 		} else if err == nil {
 			m.log.Debug("evidence retry", zap.Any("report", rep))
 		}
+		if rep, err := m.RetryCaptures(ctx); err != nil && ctx.Err() == nil {
+			m.log.Warn("retry failed captures", zap.Error(err))
+		} else if rep.Stored+rep.Waiting > 0 {
+			m.log.Info("failed captures retried", zap.Int("stored", rep.Stored), zap.Int("waiting", rep.Waiting),
+				zap.Int("gone", rep.Gone), zap.Int("dropped", rep.Dropped))
+		}
 		if _, err := m.evidence.Prune(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			if isDiskFull(err) {
 				m.evidenceFull.fail("evidence retention", err)
@@ -494,6 +501,17 @@ func (m *Monitor) evidenceLoop(ctx context.Context, every time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+// RetryCaptures retries the queued captures of alerted posts whose
+// capture failed (Pipeline.RetryCaptures), within evidence.recheck_for
+// (default 30 days) of the first failure.
+func (m *Monitor) RetryCaptures(ctx context.Context) (CaptureRetryReport, error) {
+	window := m.cfg.Evidence.RecheckFor
+	if window <= 0 {
+		window = 30 * 24 * time.Hour
+	}
+	return m.pipeline.RetryCaptures(ctx, window)
 }
 
 // recordChainHead writes the evidence chain head to the log and to the

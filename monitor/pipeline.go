@@ -23,12 +23,17 @@ type Detector interface {
 // Capturer writes an evidence bundle (evidence.Store).
 type Capturer interface {
 	CaptureWith(ctx context.Context, m mention.Mention, f *mention.Fetch, o evidence.CaptureOptions) (evidence.Result, error)
+	// ExistingCapture finds a bundle already stored for this version of
+	// the mention (a capture whose ledger commit failed).
+	ExistingCapture(m mention.Mention) (mention.EvidenceRef, bool)
 }
 
-// PageFetcher fetches the own page of a post read from a feed or an API
-// answer, under its source's fetch rules (the Crawler).
+var _ Capturer = (*evidence.Store)(nil)
+
+// PageFetcher fetches one page of a source for evidence under its
+// source's fetch rules (the Crawler).
 type PageFetcher interface {
-	FetchPermalink(ctx context.Context, sourceID, link string) (*mention.Fetch, error)
+	FetchPage(ctx context.Context, sourceID, link string) (*mention.Fetch, error)
 }
 
 // Summary counts what one batch of posts became.
@@ -160,7 +165,20 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 	if spoolFull && !alertable {
 		return Summary{Deferred: 1}, nil
 	}
+	var captureErr error
+	var existing *mention.EvidenceRef
 	if alertable {
+		if ref, ok := p.evidence.ExistingCapture(m); ok {
+			existing = &ref
+		}
+	}
+	if existing != nil {
+		// A bundle of this very version is stored already: a pass whose
+		// ledger commit failed after the capture. Link it; never a second.
+		m.Evidence = existing
+		p.log.Info("evidence bundle of an earlier, uncommitted pass linked instead of capturing again",
+			zap.String("mention", id), zap.String("bundle", existing.BundleID))
+	} else if alertable {
 		opts := evidence.CaptureOptions{NeedsJS: p.needsJS[post.SourceID]}
 		if version > 0 { // an edit: link the new capture to the first one
 			if prev, err := p.ledger.Mention(ctx, id); err == nil && prev.Evidence != nil {
@@ -175,6 +193,7 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 			opts.TLSPeerCertificates = primary.TLSPeerCertificates
 		}
 		res, err := p.evidence.CaptureWith(ctx, m, primary, opts)
+		captureErr = err
 		switch {
 		case err != nil && p.evidenceFull != nil && isDiskFull(err):
 			// Expected while the disk is full: counted and summarised by
@@ -197,6 +216,11 @@ func (p *Pipeline) one(ctx context.Context, sourceID string, post mention.Post, 
 	res, err := p.ledger.Accept(ctx, m, alertable)
 	if err != nil {
 		return Summary{}, err
+	}
+	if captureErr != nil && res.Outcome != ledger.Unchanged {
+		// The alert goes out saying evidence is not secured yet; the
+		// capture is tried again while the post is reachable.
+		p.queueCapture(ctx, m, post.Fetch, captureErr)
 	}
 	var s Summary
 	switch res.Outcome {
@@ -230,7 +254,7 @@ func (p *Pipeline) postPage(ctx context.Context, post mention.Post, text string,
 	listing := post.Fetch
 	pc := &evidence.PermalinkCapture{URL: post.Permalink}
 	opts.Permalink = pc
-	page, err := p.pages.FetchPermalink(ctx, post.SourceID, post.Permalink)
+	page, err := p.pages.FetchPage(ctx, post.SourceID, post.Permalink)
 	if err != nil {
 		pc.Status, pc.Reason = evidence.PermalinkNotCaptured, "not fetched: "+err.Error()
 		p.log.Warn("post's own page not fetched; the listing is the evidence", zap.String("url", post.Permalink), zap.Error(err))
@@ -244,7 +268,7 @@ func (p *Pipeline) postPage(ctx context.Context, post mention.Post, text string,
 			zap.String("url", post.Permalink), zap.Int("status", page.StatusCode))
 		return listing
 	}
-	found := evidence.PageShows(page, text) || evidence.PageShows(page, post.Text)
+	found := showsPost(page, text) || evidence.PageShows(page, post.Text)
 	pc.TextFound = &found
 	if !found {
 		pc.Status = evidence.PermalinkNotCaptured

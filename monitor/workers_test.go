@@ -132,7 +132,7 @@ type panickyCrawler struct{ runs atomic.Int32 }
 
 func (c *panickyCrawler) RunOnce(ctx context.Context, h HandleFunc) error { return nil }
 func (c *panickyCrawler) Boost(string, time.Time)                         {}
-func (c *panickyCrawler) FetchPermalink(context.Context, string, string) (*mention.Fetch, error) {
+func (c *panickyCrawler) FetchPage(context.Context, string, string) (*mention.Fetch, error) {
 	return nil, crawler.ErrNotAPage
 }
 func (c *panickyCrawler) Run(ctx context.Context, h HandleFunc) error {
@@ -149,7 +149,7 @@ type stubbornCrawler struct{ release chan struct{} }
 
 func (c *stubbornCrawler) RunOnce(ctx context.Context, h HandleFunc) error { return nil }
 func (c *stubbornCrawler) Boost(string, time.Time)                         {}
-func (c *stubbornCrawler) FetchPermalink(context.Context, string, string) (*mention.Fetch, error) {
+func (c *stubbornCrawler) FetchPage(context.Context, string, string) (*mention.Fetch, error) {
 	return nil, crawler.ErrNotAPage
 }
 func (c *stubbornCrawler) Run(ctx context.Context, h HandleFunc) error { <-c.release; return nil }
