@@ -118,9 +118,13 @@ func (s *Store) anchorPath() string { return filepath.Join(s.root, AnchorFile) }
 // anchor of an unchanged head has no token because the TSA failed, the
 // token is asked for again and a new line is written only when it is
 // obtained. reason (AnchorSchedule, AnchorShutdown, AnchorCommand) is
-// recorded in the line; ctx bounds the TSA request.
+// recorded in the line; ctx bounds the TSA request (a ctx already done
+// returns its error and writes nothing).
 func (s *Store) AnchorHead(ctx context.Context, reason string) (AnchorResult, error) {
 	var res AnchorResult
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
 	unlock, err := s.lockChain()
 	if err != nil {
 		return res, err
