@@ -181,7 +181,7 @@ func (s *Store) AnchorHead(ctx context.Context, reason string) (AnchorResult, er
 	err = s.appendAnchor(rec)
 	unlock()
 	if err != nil {
-		return res, s.storeErr(err)
+		return res, fmt.Errorf("anchor chain head: %w", diskFull(err))
 	}
 	res.Written, res.Anchor = true, *rec
 	fields := []zap.Field{zap.Int64("anchor", rec.N), zap.String("reason", reason), zap.Int64("seq", head.Seq),
