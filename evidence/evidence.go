@@ -25,7 +25,9 @@
 //
 // Bundles form an append-only hash chain: manifest N records the SHA-256 of
 // manifest N-1, and chain.jsonl under the root lists every bundle in order,
-// each line hashing the line before it. Files of a stored bundle are never
+// each line hashing the line before it; chain-heads.jsonl records the head
+// of chain.jsonl from time to time (AnchorHead), so a chain cut at its end
+// is caught too. Files of a stored bundle are never
 // rewritten: a later rendering, a re-check of the post or a deletion
 // observed later is a new bundle linked to the first one (its "subject").
 package evidence

@@ -416,14 +416,17 @@ func checkLinked(r *Report, idx *chainIndex, e *ChainEntry, what string) {
 
 // ChainReport is the result of VerifyChain.
 type ChainReport struct {
-	Root        string    `json:"root"`
-	Lines       int       `json:"lines"`
-	Bundles     int       `json:"bundles"`
-	Pruned      int       `json:"pruned"`
-	Timestamped int       `json:"timestamped"`
-	Head        Head      `json:"head"`
-	Problems    []Problem `json:"problems"`
-	Notes       []string  `json:"notes,omitempty"`
+	Root        string `json:"root"`
+	Lines       int    `json:"lines"`
+	Bundles     int    `json:"bundles"`
+	Pruned      int    `json:"pruned"`
+	Timestamped int    `json:"timestamped"`
+	Head        Head   `json:"head"`
+	// Anchors says which recorded heads (chain-heads.jsonl) the chain was
+	// checked against.
+	Anchors  AnchorReport `json:"anchors"`
+	Problems []Problem    `json:"problems"`
+	Notes    []string     `json:"notes,omitempty"`
 	// Reports holds the report of every bundle with a problem.
 	Reports []Report `json:"reports,omitempty"`
 }
@@ -436,8 +439,9 @@ func (r ChainReport) OK() bool { return len(r.Problems) == 0 }
 // bundle's manifest; every bundle is present and verifies; timestamp and
 // prune lines name real bundles; and no bundle folder is outside the chain.
 // Bundles pruned by retention are reported as pruned, not as tampering.
-// When expect is non-nil (a head logged earlier), the chain must still hold
-// that line.
+// The chain must still hold every head recorded in chain-heads.jsonl (see
+// AnchorHead), whose own hash chain and tokens are checked too; when expect
+// is non-nil (a head logged earlier), the chain must also hold that line.
 func VerifyChain(root string, roots *x509.CertPool, expect *Head) (ChainReport, error) {
 	rep := ChainReport{Root: root}
 	add := func(path, format string, args ...any) {
@@ -515,6 +519,9 @@ func VerifyChain(root string, roots *x509.CertPool, expect *Head) (ChainReport, 
 			add(ChainFile, "line %d has sha256 %s, the head logged earlier says %s: the chain was rewritten", expect.Seq, sha256Hex(idx.raws[expect.Seq-1]), expect.LineSHA256)
 		}
 	}
+	rep.Anchors.Expected = expect
+	// Every head recorded in chain-heads.jsonl.
+	verifyAnchors(root, idx, roots, &rep)
 
 	// Every bundle of the chain.
 	for i := range idx.entries {

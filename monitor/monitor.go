@@ -102,6 +102,9 @@ type Monitor struct {
 	// a panic (0: 1 s), doubling up to 30 times that.
 	stopTimeout    time.Duration
 	restartBackoff time.Duration
+	// anchorTimeout bounds the chain head anchor at shutdown (0:
+	// ShutdownAnchorTimeout).
+	anchorTimeout time.Duration
 
 	// evidenceFull and ledgerFull track a full evidence or data disk
 	// (logged on change and summarised, not per failure).
@@ -378,7 +381,8 @@ func (m *Monitor) alertLoop(ctx context.Context, interval time.Duration) {
 // upkeep and the metrics endpoint, as one group of workers (see worker for
 // the panic and restart policy). On cancel every worker gets the stop
 // timeout (DefaultStopTimeout) to finish in-flight work; then Run indexes
-// and delivers what is due (bounded by 20 s) and returns nil. A worker
+// and delivers what is due (bounded by 20 s), anchors the evidence chain
+// head (bounded by ShutdownAnchorTimeout) and returns nil. A worker
 // that fails stops the daemon cleanly and Run returns its error; workers
 // that did not stop in time are named in an ErrStopTimeout.
 func (m *Monitor) Run(ctx context.Context) error {
@@ -408,6 +412,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 			m.log.Warn("final delivery incomplete; alerts stay queued for the next start", zap.Error(ferr))
 		}
 	}
+	m.anchorAtShutdown()
 	if err != nil {
 		m.log.Error("mimamori stopped with an error", zap.Error(err))
 		return err
@@ -466,8 +471,9 @@ func (m *Monitor) deadLetter(mn mention.Mention, status int, reason string) {
 }
 
 // evidenceLoop fetches pending timestamps and renderings, prunes bundles
-// past retention, and logs the evidence chain head (a later copy of the
-// chain must contain it: that is what catches a rewritten chain).
+// past retention, and anchors and logs the evidence chain head (a later
+// copy of the chain must contain it: that is what catches a chain cut or
+// rewritten).
 func (m *Monitor) evidenceLoop(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -494,7 +500,9 @@ func (m *Monitor) evidenceLoop(ctx context.Context, every time.Duration) {
 				m.log.Warn("evidence retention", zap.Error(err))
 			}
 		}
-		m.recordChainHead(ctx)
+		if ctx.Err() == nil { // stopping: Run anchors once the workers stopped
+			m.recordChainHead(ctx, evidence.AnchorSchedule)
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -514,10 +522,52 @@ func (m *Monitor) RetryCaptures(ctx context.Context) (CaptureRetryReport, error)
 	return m.pipeline.RetryCaptures(ctx, window)
 }
 
-// recordChainHead writes the evidence chain head to the log and to the
-// index: a later copy of the chain must contain it, so a rewritten chain
-// is caught (evidence verify --chain --head SEQ:SHA).
-func (m *Monitor) recordChainHead(ctx context.Context) {
+// ShutdownAnchorTimeout bounds the anchor of the evidence chain head at
+// shutdown (TSA request and index record included), so a hanging TSA or
+// index cannot hold the daemon's exit.
+const ShutdownAnchorTimeout = 15 * time.Second
+
+// anchorAtShutdown anchors the chain head once the workers stopped (the
+// caller closes the stores afterwards). It waits at most the anchor
+// timeout, also for the chain lock and the disk; past it the anchor is
+// left behind and logged.
+func (m *Monitor) anchorAtShutdown() {
+	d := m.anchorTimeout
+	if d <= 0 {
+		d = ShutdownAnchorTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m.recordChainHead(ctx, evidence.AnchorShutdown)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		select {
+		case <-done:
+		case <-time.After(time.Second): // the TSA and index requests end with ctx; a stuck disk does not
+			m.log.Warn("evidence chain head not anchored at shutdown: it did not finish in time", zap.Duration("timeout", d))
+		}
+	}
+}
+
+// recordChainHead anchors the evidence chain head (chain-heads.jsonl, with
+// a TSA token when one is configured; see evidence.Store.AnchorHead) and
+// writes it to the log and to the index: a later copy of the chain must
+// contain it, so a chain cut or rewritten is caught (evidence verify
+// --chain checks every anchored head; a head from the log or the index
+// is checked with --head SEQ:SHA).
+func (m *Monitor) recordChainHead(ctx context.Context, reason string) {
+	if _, err := m.evidence.AnchorHead(ctx, reason); err != nil && ctx.Err() == nil {
+		if isDiskFull(err) {
+			m.evidenceFull.fail("anchor evidence chain head", err)
+		} else {
+			m.log.Warn("anchor evidence chain head", zap.String("reason", reason), zap.Error(err))
+		}
+	}
 	h, err := m.evidence.ChainHead()
 	if err != nil || h.Seq == 0 {
 		return

@@ -12,6 +12,7 @@ import (
 
 	"mimamori/config"
 	"mimamori/detect"
+	"mimamori/evidence"
 	"mimamori/index"
 	"mimamori/index/embedded"
 	"mimamori/mention"
@@ -132,7 +133,7 @@ func TestChainHeadInIndex(t *testing.T) {
 	ctx := context.Background()
 	m, store := testMonitor(t, func(c *config.Config) { c.Evidence.DisableRender = true })
 	m.pipeline.Process(ctx, "forum", []mention.Post{post(4, "株式会社サンプルは詐欺会社")})
-	m.recordChainHead(ctx)
+	m.recordChainHead(ctx, evidence.AnchorSchedule)
 	hs, err := store.(index.ChainHeadRecorder).ChainHeads(ctx, 5)
 	if err != nil || len(hs) != 1 || hs[0].Seq < 1 || len(hs[0].LineSHA256) != 64 || hs[0].BundleID == "" {
 		t.Fatalf("chain heads in the index: %+v %v", hs, err)

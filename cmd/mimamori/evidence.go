@@ -67,7 +67,11 @@ the RFC 3161 token (signature, imprint = SHA-256 of manifest.json, chain to the 
 the bundle is in chain.jsonl with the same manifest hash, and the previous bundle exists with the
 manifest hash this one recorded. PATH is a bundle folder; ID is a bundle id looked up under the root.
 With --chain (and no argument) it checks the whole root: every line, every bundle, pruned bundles
-reported as pruned, and bundle folders outside the chain.
+reported as pruned, and bundle folders outside the chain; and the chain against every head recorded
+in chain-heads.jsonl (by the daemon and by evidence chain anchor): the anchored line must still be
+in chain.jsonl with the same hash, the records must link to each other, and their TSA tokens must
+verify. A cut or rewritten chain fails naming the recorded head. --head SEQ:SHA adds a head kept
+elsewhere (the log, the index).
 Exit status: 0 intact, 1 altered or incomplete, 2 usage error or not a bundle.`,
 		Args: cobra.RangeArgs(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -193,6 +197,7 @@ func printChainReport(r evidence.ChainReport, caChecked bool) {
 	}
 	fmt.Printf("%s %s: %d line(s), %d bundle(s), %d timestamped, %d pruned; head position %d, line %d sha256 %s\n",
 		state, r.Root, r.Lines, r.Bundles, r.Timestamped, r.Pruned, r.Head.Position, r.Head.Seq, r.Head.LineSHA256)
+	fmt.Println("  " + anchorsLine(r))
 	for _, p := range r.Problems {
 		fmt.Println("  " + p.String())
 	}
@@ -202,6 +207,42 @@ func printChainReport(r evidence.ChainReport, caChecked bool) {
 	if !caChecked {
 		fmt.Println("  note: TSA certificate chains not checked (no TSA CA: configure evidence.tsa.ca_file or pass --tsa-ca)")
 	}
+}
+
+// anchorsLine says which recorded heads the chain was checked against.
+func anchorsLine(r evidence.ChainReport) string {
+	a := r.Anchors
+	var b strings.Builder
+	switch {
+	case a.Checked == 0 && r.Lines == 0:
+		b.WriteString("no recorded heads (the chain is empty)")
+	case a.Checked == 0:
+		b.WriteString("no recorded heads in " + evidence.AnchorFile + ": bundles removed from the end of the chain together with their lines" +
+			" cannot be detected; anchor the head with mimamori evidence chain anchor (the daemon does it every retry interval and at shutdown)")
+	default:
+		fmt.Fprintf(&b, "checked against %d recorded head(s)", a.Checked)
+		if n := a.Newest; n != nil {
+			fmt.Fprintf(&b, " (newest seq %d at %s", n.Head.Seq, n.At.In(jst.Zone).Format("2006-01-02T15:04:05 JST"))
+			switch {
+			case a.NewestToken != nil && a.NewestToken.ChainVerified:
+				b.WriteString(", timestamped by TSA, certificate chains to the configured CA")
+			case a.NewestToken != nil:
+				b.WriteString(", timestamped by TSA")
+			case n.Token.Status == evidence.AnchorTokenFailed:
+				b.WriteString(", not timestamped: " + n.Token.Error)
+			default:
+				b.WriteString(", not timestamped")
+			}
+			b.WriteString(")")
+		}
+		if a.Untimestamped > 0 && a.Timestamped > 0 {
+			fmt.Fprintf(&b, "; %d of them timestamped", a.Timestamped)
+		}
+	}
+	if a.Expected != nil {
+		fmt.Fprintf(&b, "; and against --head %d:%s", a.Expected.Seq, a.Expected.LineSHA256)
+	}
+	return b.String()
 }
 
 func evidenceExportCmd() *cobra.Command {
@@ -243,7 +284,7 @@ func evidenceExportCmd() *cobra.Command {
 }
 
 func evidenceChainCmd() *cobra.Command {
-	c := &cobra.Command{Use: "chain", Short: "Inspect the evidence hash chain"}
+	c := &cobra.Command{Use: "chain", Short: "Inspect the evidence hash chain and anchor its head"}
 	h := &cobra.Command{
 		Use:   "head",
 		Short: "Print the chain head (newest bundle and newest line); log it to detect a later rewrite with verify --chain --head",
@@ -273,8 +314,66 @@ func evidenceChainCmd() *cobra.Command {
 		},
 	}
 	h.Flags().Bool("json", false, "print the head as JSON")
-	c.AddCommand(h)
+	c.AddCommand(h, evidenceChainAnchorCmd())
 	return c
+}
+
+func evidenceChainAnchorCmd() *cobra.Command {
+	a := &cobra.Command{
+		Use:   "anchor",
+		Short: "Record the chain head now in chain-heads.jsonl, with a TSA token when one is configured (for cron; the daemon does it on its own)",
+		Long: `anchor appends the current chain head (line number, line SHA-256, newest bundle) to chain-heads.jsonl
+under the evidence root, each record hashing the one before, and with evidence.tsa.url set stores an
+RFC 3161 token over the line's SHA-256 in chain-heads/. evidence verify --chain then fails if the chain
+no longer holds that line. Nothing is written when the head is unchanged since the last anchor (unless
+that one's token is missing and the TSA answers now).
+Exit status: 0 anchored or nothing to do; 1 the TSA failed (the record is written saying so) or the chain
+no longer holds the head anchored last; 2 usage or storage error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := openEvidenceStore(cmd)
+			if err != nil {
+				return &exitError{code: 2, msg: "mimamori: " + err.Error()}
+			}
+			res, err := s.AnchorHead(cmd.Context(), evidence.AnchorCommand)
+			if err != nil {
+				return &exitError{code: 2, msg: "mimamori: " + err.Error()}
+			}
+			if asJSON, _ := cmd.Flags().GetBool("json"); asJSON {
+				json.NewEncoder(os.Stdout).Encode(res)
+			} else {
+				printAnchor(s.Root(), res)
+			}
+			if res.Problem != "" || res.TokenError != "" {
+				return &exitError{code: 1}
+			}
+			return nil
+		},
+	}
+	a.Flags().Bool("json", false, "print the result as JSON")
+	return a
+}
+
+func printAnchor(root string, res evidence.AnchorResult) {
+	a := res.Anchor
+	if res.Written {
+		fmt.Printf("anchored %s: record %d in %s: line %d sha256 %s, bundle %s at position %d\n",
+			root, a.N, evidence.AnchorFile, a.Head.Seq, a.Head.LineSHA256, a.Head.BundleID, a.Head.Position)
+		switch a.Token.Status {
+		case evidence.AnchorTokenStamped:
+			fmt.Printf("  timestamped by %s at %s (%s), token %s\n", a.Token.TSA, a.Token.Time.In(jst.Zone).Format("2006-01-02 15:04:05 JST"),
+				a.Token.Time.UTC().Format(time.RFC3339), a.Token.File)
+		case evidence.AnchorTokenFailed:
+			fmt.Printf("  NOT timestamped: %s (the record says so; the next anchor asks again)\n", a.Token.Error)
+		default:
+			fmt.Println("  not timestamped: no TSA configured (evidence.tsa.url)")
+		}
+	} else {
+		fmt.Printf("nothing anchored in %s: %s\n", root, res.Skipped)
+	}
+	if res.Problem != "" {
+		fmt.Println("PROBLEM: " + res.Problem + "; run mimamori evidence verify --chain")
+	}
 }
 
 func openEvidenceStore(cmd *cobra.Command) (*evidence.Store, error) {
