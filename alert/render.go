@@ -20,7 +20,6 @@ import (
 	"github.com/wneessen/go-mail"
 
 	"mimamori/config"
-	"mimamori/evidence"
 	"mimamori/internal/jst"
 	"mimamori/ledger"
 	"mimamori/mention"
@@ -102,29 +101,42 @@ func block(n ledger.Notification) string {
 	return "single"
 }
 
-// Render returns the subject and body of a notification in lang.
+// Render returns the subject and body of a notification in lang, as text
+// that is not a mail (a webhook, the CLI): it names no attachments.
 func (r *Renderer) Render(lang string, n ledger.Notification) (subject, body string, err error) {
+	subject, body, _, _, err = r.render(lang, n, false, false)
+	return subject, body, err
+}
+
+// render builds the view of a notification and renders it. For a mail
+// (inMail) the attachments are planned (and read) first, with attach
+// saying whether the route attaches evidence, so that the body lists
+// exactly what the mail carries; problems are what could not be attached.
+func (r *Renderer) render(lang string, n ledger.Notification, inMail, attach bool) (subject, body string, v View, problems []string, err error) {
 	if r.templates == nil {
 		if err := r.LoadTemplates(""); err != nil {
-			return "", "", err
+			return "", "", v, nil, err
 		}
 	}
 	if lang != "en" {
 		lang = "ja"
 	}
 	if len(n.Alerts) == 0 {
-		return "", "", fmt.Errorf("render notification %s: it holds no alerts", n.ID)
+		return "", "", v, nil, fmt.Errorf("render notification %s: it holds no alerts", n.ID)
 	}
-	v := r.view(lang, n)
+	v = r.view(lang, n)
 	name := block(n)
+	if inMail && name != "digest" {
+		problems = r.planAttachments(lang, &v, attach)
+	}
 	var sb, bb bytes.Buffer
 	if err := r.templates[lang].ExecuteTemplate(&sb, name+".subject", v); err != nil {
-		return "", "", fmt.Errorf("render notification %s (%s.subject): %w", n.ID, name, err)
+		return "", "", v, nil, fmt.Errorf("render notification %s (%s.subject): %w", n.ID, name, err)
 	}
 	if err := r.templates[lang].ExecuteTemplate(&bb, name+".body", v); err != nil {
-		return "", "", fmt.Errorf("render notification %s (%s.body): %w", n.ID, name, err)
+		return "", "", v, nil, fmt.Errorf("render notification %s (%s.body): %w", n.ID, name, err)
 	}
-	return strings.Join(strings.Fields(sb.String()), " "), bb.String(), nil
+	return strings.Join(strings.Fields(sb.String()), " "), bb.String(), v, problems, nil
 }
 
 // MessageID returns the deterministic Message-ID of a notification, so a
@@ -138,9 +150,11 @@ func (r *Renderer) MessageID(id string) string {
 }
 
 // Message builds the e-mail of a notification for recipients. With attach,
-// the evidence manifest and raw page of each alert (at most 10) go along.
+// the manifest, raw page and screenshot of each alert's bundle (those the
+// manifest lists, at most 10 bundles) go along, and the body lists exactly
+// the files attached.
 func (r *Renderer) Message(lang string, n ledger.Notification, to []string, attach bool, sentAt time.Time) (*mail.Msg, error) {
-	subject, body, err := r.Render(lang, n)
+	subject, body, v, missing, err := r.render(lang, n, true, attach)
 	if err != nil {
 		return nil, err
 	}
@@ -169,54 +183,19 @@ func (r *Renderer) Message(lang string, n ledger.Notification, to []string, atta
 	if len(mids) > 0 {
 		msg.SetGenHeader("X-Mimamori-Mention-Id", strings.Join(mids, " "))
 	}
-	if attach && block(n) != "digest" {
-		attached := 0
-		var missing []string
-		for _, a := range n.Alerts {
-			if a.Mention == nil || a.Mention.Evidence == nil || attached >= 10 {
-				continue
-			}
-			// An unreadable bundle (pruned, moved) must not hold the alert
-			// back: the mail goes out and says what could not be attached.
-			if err := r.attachEvidence(msg, a.Mention.Evidence, len(n.Alerts) > 1); err != nil {
-				missing = append(missing, err.Error())
-				continue
-			}
-			attached++
+	// Exactly the files the body lists. An unreadable bundle or file
+	// (pruned, moved) does not hold the alert back: the body says what
+	// could not be attached.
+	for _, a := range attachments(v) {
+		if err := msg.AttachReader(a.Name, bytes.NewReader(a.data)); err != nil {
+			return nil, fmt.Errorf("notification %s: attach %s: %w", n.ID, a.Name, err)
 		}
-		if len(missing) > 0 {
-			body += "\n[添付できなかった証拠 / evidence not attached]\n- " + strings.Join(missing, "\n- ") + "\n"
-		}
+	}
+	if len(missing) > 0 {
+		body += "\n[添付できなかった証拠 / evidence not attached]\n- " + strings.Join(missing, "\n- ") + "\n"
 	}
 	msg.SetBodyString(mail.TypeTextPlain, body)
 	return msg, nil
-}
-
-func (r *Renderer) attachEvidence(msg *mail.Msg, ev *mention.EvidenceRef, prefixed bool) error {
-	man, raw, err := evidence.ReadManifest(ev.Path)
-	if err != nil {
-		return err
-	}
-	prefix := ""
-	if prefixed {
-		prefix = ev.BundleID + "-"
-	}
-	if err := msg.AttachReader(prefix+"manifest.json", bytes.NewReader(raw)); err != nil {
-		return fmt.Errorf("attach manifest of %s: %w", ev.BundleID, err)
-	}
-	for _, f := range man.Files {
-		if (f.Role != "raw-response-body" && f.Role != evidence.RoleScreenshot) || f.Size > r.AttachRawMax {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(ev.Path, f.Path))
-		if err != nil {
-			return fmt.Errorf("attach %s of %s: %w", f.Path, ev.BundleID, err)
-		}
-		if err := msg.AttachReader(prefix+"evidence-"+filepath.Base(f.Path), bytes.NewReader(data)); err != nil {
-			return fmt.Errorf("attach %s of %s: %w", f.Path, ev.BundleID, err)
-		}
-	}
-	return nil
 }
 
 // NewRenderer builds the renderer a config describes, templates loaded.

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -24,23 +23,86 @@ type SeverityView struct {
 	Rank  int
 }
 
-// AlertView is one alert as templates see it.
+// AlertView is one alert as templates see it. It carries no detector
+// score: the score ranks alerts but is not a probability, and a mail shows
+// the severity, the categories and the reason instead.
 type AlertView struct {
-	ID, Kind, MentionID      string
-	Severity                 SeverityView
-	Score                    float64
-	MainCategory             string
-	Categories, Targets      []string
-	URL, Site, SourceID      string
-	Author, Title            string
-	Posted, Detected         string
-	Excerpt, Reason          string
-	Matches                  []MatchView
-	Evidence                 *mention.EvidenceRef
-	ChainPosition            int64
-	Timestamped              bool
+	ID, Kind, MentionID string
+	Severity            SeverityView
+	MainCategory        string
+	Categories, Targets []string
+	URL, Site, SourceID string
+	Author, Title       string
+	Posted, Detected    string
+	Excerpt, Reason     string
+	Matches             []MatchView
+	// Evidence is what the bundle's manifest says (nil: no bundle).
+	Evidence *EvidenceView
+	// ChainPosition and Timestamped repeat Evidence.ChainPosition and
+	// Evidence.Timestamp == "stored" for templates written before
+	// EvidenceView.
+	ChainPosition int64
+	Timestamped   bool
+	// RawStored says the bundle's manifest lists the page as received
+	// (and the file is there): only then may a mail say the original is
+	// in the bundle.
+	RawStored                bool
 	EvidenceLink, KibanaLink string
+	score                    float64
 	mention                  *mention.Mention
+}
+
+// EvidenceView is what a mail says about an alert's evidence bundle. It is
+// built from the bundle's manifest, read once per mail, and is the only
+// source of the mail's statements about the bundle: the files, what was
+// attached, the render status, the timestamp state, the missing parts.
+type EvidenceView struct {
+	BundleID, Path string
+	// ManifestSHA256 is the manifest hash recorded at capture (the ledger's
+	// copy, the one to check the bundle against).
+	ManifestSHA256 string
+	// Unreadable says why the manifest could not be read ("" when it was);
+	// then nothing below is known.
+	Unreadable string
+	// ManifestChanged says the manifest on disk no longer has the hash
+	// recorded at capture.
+	ManifestChanged bool
+	Kind            string
+	ChainPosition   int64
+	// RawSHA256 is the manifest's hash of the response body as received
+	// ("" when the manifest lists none).
+	RawSHA256 string
+	// Render is the manifest's render status: rendered, failed, disabled,
+	// or "" when it records none.
+	Render string
+	// Timestamp is "stored" (the token the manifest asks for is there),
+	// "pending" (asked for, not there yet) or "none" (not asked for).
+	Timestamp string
+	// Missing lists the parts the manifest says were not captured.
+	Missing []MissingView
+	// InMail says the view is rendered into a mail: Attachments then lists
+	// exactly the files attached for this bundle (none: AttachNote says
+	// why), and NotAttached the bundle's files left out and why.
+	InMail      bool
+	Attachments []Attachment
+	AttachNote  string
+	NotAttached []string
+
+	manifest    evidence.Manifest
+	manifestRaw []byte
+}
+
+// MissingView is one reason some parts were not captured.
+type MissingView struct {
+	What   string // 画面写真、PDF / screenshot, PDF
+	Reason string
+}
+
+// Attachment is one file attached to a mail.
+type Attachment struct {
+	Name  string // the file name in the mail
+	Label string // what it is
+	data  []byte
 }
 
 // MatchView is one match as templates see it.
@@ -195,7 +257,9 @@ func (r *Renderer) mainCategory(m *mention.Mention) string {
 	return "complaint"
 }
 
-func (r *Renderer) alertView(lang string, e ledger.AlertEvent) AlertView {
+// alertView builds the view of one alert; evs holds the evidence views
+// of the mail by bundle path, so each manifest is read once per mail.
+func (r *Renderer) alertView(lang string, e ledger.AlertEvent, evs map[string]*EvidenceView) AlertView {
 	v := AlertView{ID: e.ID, Kind: e.Kind, MentionID: e.MentionID, Severity: r.sev(lang, sevRank(e.SeverityRank))}
 	m := e.Mention
 	if m == nil {
@@ -203,7 +267,7 @@ func (r *Renderer) alertView(lang string, e ledger.AlertEvent) AlertView {
 	}
 	v.mention = m
 	v.Severity = r.sev(lang, m.Severity)
-	v.Score = m.Score
+	v.score = m.Score
 	main := r.mainCategory(m)
 	v.MainCategory = r.category(lang, main)
 	for _, c := range m.Categories {
@@ -233,14 +297,13 @@ func (r *Renderer) alertView(lang string, e ledger.AlertEvent) AlertView {
 			}
 		}
 	}
-	v.Evidence = m.Evidence
 	if m.Evidence != nil {
-		if man, _, err := evidence.ReadManifest(m.Evidence.Path); err == nil {
-			v.ChainPosition = man.ChainPosition
+		if v.Evidence = evs[m.Evidence.Path]; v.Evidence == nil {
+			v.Evidence = r.evidenceView(lang, *m.Evidence)
+			evs[m.Evidence.Path] = v.Evidence
 		}
-		if _, err := os.Stat(filepath.Join(m.Evidence.Path, evidence.TimestampName)); err == nil {
-			v.Timestamped = true
-		}
+		v.ChainPosition, v.Timestamped = v.Evidence.ChainPosition, v.Evidence.Timestamp == evidence.StampStored
+		v.RawStored = v.Evidence.RawSHA256 != ""
 	}
 	if m.Evidence != nil && r.EvidenceURL != "" && r.EvidenceRoot != "" {
 		if rel, err := filepath.Rel(r.EvidenceRoot, m.Evidence.Path); err == nil && !strings.HasPrefix(rel, "..") {
@@ -279,8 +342,9 @@ func (r *Renderer) view(lang string, n ledger.Notification) View {
 	best := 0
 	cats, tgts := map[string]int{}, map[string]int{}
 	seenT := map[string]bool{}
+	evs := map[string]*EvidenceView{}
 	for _, e := range n.Alerts {
-		av := r.alertView(lang, e)
+		av := r.alertView(lang, e, evs)
 		v.Alerts = append(v.Alerts, av)
 		best = max(best, av.Severity.Rank)
 		if e.Mention != nil {
@@ -323,7 +387,7 @@ func (r *Renderer) view(lang string, n ledger.Notification) View {
 		if top[i].Severity.Rank != top[j].Severity.Rank {
 			return top[i].Severity.Rank > top[j].Severity.Rank
 		}
-		return top[i].Score > top[j].Score
+		return top[i].score > top[j].score
 	})
 	if len(top) > 10 {
 		top = top[:10]

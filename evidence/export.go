@@ -7,23 +7,23 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
 	"time"
-
-	"mimamori/internal/jst"
 )
 
-// CoverName is the Japanese cover sheet of an export.
+// CoverName is the cover sheet of an export (Japanese, with an English summary).
 const CoverName = "cover.txt"
 
 // ExportOptions adjusts Export.
 type ExportOptions struct {
 	// Root is the evidence root (for the chain and linked bundles).
 	Root string
-	// TSACAFile is copied into the zip as tsa-ca.pem for openssl ts -verify,
-	// and used to verify the token before export.
+	// TSACAFile is copied into the zip as tsa-ca.pem for openssl ts -verify
+	// when a timestamp token goes along, and used to verify the token
+	// before export.
 	TSACAFile string
 	// Force exports a bundle that fails verification (the cover says so).
 	Force bool
@@ -38,13 +38,17 @@ type ExportReport struct {
 	Related []string `json:"related,omitempty"`
 	Files   int      `json:"files"`
 	Verify  Report   `json:"verify"`
+	// Notes say what the zip lacks that a reader may expect (the TSA CA).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Export writes a zip for a lawyer: the bundle (with its token), the
 // bundles linked to it (later renderings, re-checks) under related/, the
-// chain lines that name them, the previous bundle's manifest, the TSA CA,
-// SHA256SUMS and a Japanese cover sheet (what, when, by what, the hashes,
-// how to verify). The bundle is verified first; a bundle with problems is
+// chain lines from the previous bundle to this one and those that name
+// them, the previous bundle's manifest, the TSA CA (when a token goes
+// along), SHA256SUMS and a cover sheet in Japanese with an English summary
+// (what, when, by what, the hashes, how to verify), which states only what
+// the manifest, the verify report and the zip hold. The bundle is verified first; a bundle with problems is
 // refused unless o.Force.
 func (s *Store) Export(bundle, out string) (ExportReport, error) {
 	return Export(bundle, out, ExportOptions{Root: s.root, TSACAFile: s.tsaCAFile})
@@ -110,6 +114,7 @@ func Export(bundle, out string, o ExportOptions) (ExportReport, error) {
 	}
 	var related []relatedBundle
 	var chainLines []string
+	var facts exportFacts
 	if o.Root != "" {
 		idx := loadChainIndex(o.Root)
 		if idx.err == nil {
@@ -123,12 +128,29 @@ func Export(bundle, out string, o ExportOptions) (ExportReport, error) {
 			if man.PrevBundleID != "" {
 				if pe := idx.bundles[man.PrevBundleID]; pe != nil {
 					if raw, err := os.ReadFile(filepath.Join(o.Root, filepath.FromSlash(pe.Path), ManifestName)); err == nil {
-						files = append(files, entry{"chain/prev-manifest.json", raw})
+						files = append(files, entry{PrevManifestFile, raw})
+						facts.prevManifest = true
 					}
 				}
 			}
+			// Every line from the previous bundle's line to this bundle's
+			// own, so that verify in the unzipped export can follow the link
+			// line by line; then the lines naming the bundle, its subject and
+			// the bundles linked to it.
+			from, to := -1, -1
 			for i, e := range idx.entries {
-				if ids[e.BundleID] || (e.Type == EntryBundle && e.BundleID == man.PrevBundleID) {
+				if e.Type == EntryBundle && e.BundleID == man.BundleID {
+					to = i
+				}
+				if e.Type == EntryBundle && man.PrevBundleID != "" && e.BundleID == man.PrevBundleID {
+					from = i
+				}
+			}
+			if from < 0 || from > to {
+				from = to
+			}
+			for i, e := range idx.entries {
+				if (to >= 0 && i >= from && i <= to) || ids[e.BundleID] {
 					chainLines = append(chainLines, string(idx.raws[i]))
 				}
 				if e.Type != EntryBundle || e.BundleID == man.BundleID || !ids[e.BundleID] {
@@ -146,22 +168,36 @@ func Export(bundle, out string, o ExportOptions) (ExportReport, error) {
 				rep.Related = append(rep.Related, e.BundleID)
 			}
 			if len(chainLines) > 0 {
-				files = append(files, entry{"chain/chain-excerpt.jsonl", []byte(strings.Join(chainLines, "\n") + "\n")})
+				files = append(files, entry{ExcerptFile, []byte(strings.Join(chainLines, "\n") + "\n")})
+				facts.excerpt = true
 			}
 		}
 	}
-	if o.TSACAFile != "" {
-		ca, err := os.ReadFile(o.TSACAFile)
-		if err != nil {
-			return rep, err
-		}
-		files = append(files, entry{"tsa-ca.pem", ca})
-	}
-	var tok []byte
 	if t, err := os.ReadFile(filepath.Join(dir, TimestampName)); err == nil {
-		tok = t
+		facts.token = t
 	}
-	cover := coverSheet(man, vr, tok, related, o)
+	// The TSA CA goes along when a token does, so that the cover's openssl
+	// and mimamori commands work in the unzipped folder.
+	tokens := 0
+	for _, f := range files {
+		if path.Base(f.name) == TimestampName {
+			tokens++
+		}
+	}
+	if tokens > 0 {
+		if o.TSACAFile != "" {
+			ca, err := os.ReadFile(o.TSACAFile)
+			if err != nil {
+				return rep, err
+			}
+			files = append(files, entry{ExportCAName, ca})
+			facts.caIncluded = true
+		} else {
+			rep.Notes = append(rep.Notes, fmt.Sprintf("%d timestamp token(s) exported without the TSA CA certificate (none given: pass --tsa-ca or --config); "+
+				"the cover sheet says so and its commands do not check the TSA certificate", tokens))
+		}
+	}
+	cover := coverSheet(man, vr, facts, related, o)
 	files = append(files, entry{CoverName, []byte(cover)})
 	sort.SliceStable(files, func(i, j int) bool { return files[i].name < files[j].name })
 	var sums bytes.Buffer
@@ -235,201 +271,4 @@ var observedJA = map[string]string{
 	ObservedEdited:      "編集されていた",
 	ObservedDeleted:     "削除されていた",
 	ObservedUnreachable: "確認できなかった",
-}
-
-func jaTime(t time.Time) string {
-	if t.IsZero() {
-		return "-"
-	}
-	return t.In(jst.Zone).Format("2006年01月02日 15時04分05秒 JST") + "（" + t.UTC().Format("2006-01-02T15:04:05Z") + " UTC）"
-}
-
-func coverSheet(man Manifest, vr Report, tok []byte, related []relatedBundle, o ExportOptions) string {
-	var b strings.Builder
-	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	id := man.BundleID
-	w("証拠保全データ 表紙（mimamori）")
-	w("================================")
-	w("")
-	w("このフォルダ（zip）は、インターネット上の投稿を証拠として保全したデータ一式です。")
-	w("取得後に 1 バイトでも変更されていないことを、下記のハッシュ値とタイムスタンプで確認できます。")
-	w("")
-	w("■ 何を取得したか")
-	w("  投稿の URL         : %s", man.URL)
-	if man.FinalURL != "" && man.FinalURL != man.URL {
-		w("  取得したページ     : %s", man.FinalURL)
-	}
-	if man.RequestURL != "" && man.RequestURL != man.FinalURL {
-		w("  要求した URL       : %s（転送後に上記を取得）", man.RequestURL)
-	}
-	w("  HTTP ステータス    : %d", man.StatusCode)
-	w("  情報源 ID          : %s", orDash(man.SourceID))
-	w("  言及 ID / 版       : %s / 第 %d 版", orDash(man.MentionID), man.Version)
-	w("  バンドル ID        : %s", id)
-	w("  種別               : %s（%s）", kindJA[man.Kind], man.Kind)
-	if man.Observation != nil {
-		w("  再確認の結果       : %s（%s、HTTP %d）%s", observedJA[man.Observation.Kind], jaTime(man.Observation.ObservedAt), man.Observation.StatusCode, man.Observation.Note)
-	}
-	if man.Subject != nil {
-		w("  対象のバンドル     : %s（manifest SHA-256 %s）", man.Subject.BundleID, man.Subject.ManifestSHA256)
-	}
-	w("")
-	w("■ いつ取得したか")
-	w("  受信日時           : %s", jaTime(man.FetchedAt))
-	w("  保存日時           : %s", jaTime(man.CapturedAt))
-	if man.Render != nil && man.Render.Status == "rendered" {
-		w("  描画日時           : %s", jaTime(man.Render.RenderedAt))
-	}
-	if len(tok) > 0 && vr.Timestamp != nil {
-		w("  第三者タイムスタンプ: %s", jaTime(vr.Timestamp.Time))
-		w("                       RFC 3161 タイムスタンプ局: %s、シリアル番号 %s", vr.Timestamp.TSA, vr.Timestamp.Serial)
-		w("                       manifest.json の SHA-256 に対して発行（%s）", TimestampName)
-	} else {
-		w("  第三者タイムスタンプ: なし（%s）", timestampAbsence(vr))
-	}
-	w("")
-	w("■ どのツールで取得したか")
-	w("  取得ツール         : %s（%s）", man.Tool, orDash(man.GoVersion))
-	w("  クローラの識別子   : %s", orDash(man.CrawlerUserAgent))
-	if man.TLSPeerCertSHA256 != "" {
-		w("  サーバ証明書       : SHA-256 %s", man.TLSPeerCertSHA256)
-	}
-	if r := man.Render; r != nil {
-		switch r.Status {
-		case "rendered":
-			js := "無効（受信した HTML のみを表示）"
-			if r.JavaScript {
-				js = "有効"
-			}
-			w("  描画               : %s（ヘッドレス Chromium）、受信したバイト列をそのまま描画、JavaScript %s", r.Browser, js)
-			w("                       画像・スタイルは描画時にサイトから読み込み（%d 件。raw/ には含まれません）", r.Subresources)
-			if r.Truncated {
-				w("                       ページが長いため画面写真は先頭 %d ピクセルまで", r.PageHeight)
-			}
-		default:
-			w("  描画               : なし（%s）", missingReasonJA(Missing{Reason: r.Error, Retry: r.Status == "failed"}))
-		}
-	}
-	w("")
-	w("■ ハッシュ値（SHA-256）")
-	w("  %s  %s", vr.ManifestSHA256, ManifestName+"（全ファイルの一覧とハッシュ値）")
-	for _, f := range man.Files {
-		w("  %s  %s（%d バイト）%s", f.SHA256, f.Path, f.Size, roleJA[f.Role])
-	}
-	if len(tok) > 0 {
-		w("  %s  %s（タイムスタンプトークン）", sha256Hex(tok), TimestampName)
-	}
-	w("  ※ zip 内の全ファイルのハッシュ値は SHA256SUMS にあります。")
-	if len(man.Missing) > 0 {
-		w("")
-		w("■ 取得できなかったもの")
-		for _, m := range man.Missing {
-			w("  - %s: %s", missingWhatJA(m.What), missingReasonJA(m))
-		}
-	}
-	w("")
-	w("■ ハッシュ連鎖")
-	if man.ChainPosition > 0 {
-		w("  このバンドルは、mimamori が保存した全証拠の連鎖の %d 番目です。", man.ChainPosition)
-		if man.PrevBundleID != "" {
-			w("  直前のバンドル     : %s", man.PrevBundleID)
-			w("  その manifest.json : SHA-256 %s（chain/prev-manifest.json）", man.PrevManifestSHA256)
-		}
-		w("  以後に保存されたバンドルとそのタイムスタンプも、このバンドルの存在を裏付けます。")
-	} else {
-		w("  （連鎖導入前の形式のバンドルです）")
-	}
-	if len(related) > 0 {
-		w("")
-		w("■ 関連するバンドル（related/ フォルダ）")
-		for _, r := range related {
-			extra := ""
-			if r.man.Observation != nil {
-				extra = "：" + observedJA[r.man.Observation.Kind] + "（" + jaTime(r.man.Observation.ObservedAt) + "）"
-			}
-			w("  - %s（連鎖 %d 番目）%s%s", r.man.BundleID, r.position, kindJA[r.man.Kind], extra)
-		}
-	}
-	w("")
-	w("■ 検証結果（出力時）")
-	w("  出力日時           : %s", jaTime(o.Now))
-	if vr.OK() {
-		w("  結果               : 問題なし（%d ファイルのハッシュ値、連鎖、タイムスタンプを確認）", vr.Files)
-	} else {
-		w("  結果               : 問題あり")
-		for _, p := range vr.Problems {
-			w("    - %s", p)
-		}
-	}
-	w("")
-	w("■ 検証方法")
-	w("  1. ファイルのハッシュ値（zip を展開したフォルダで実行）")
-	w("       Linux    : sha256sum -c SHA256SUMS")
-	w("       macOS    : shasum -a 256 -c SHA256SUMS")
-	w("       Windows  : certutil -hashfile %s\\%s SHA256", id, ManifestName)
-	w("     すべて「OK」（または上記の値と一致）なら、取得後に変更されていません。")
-	if len(tok) > 0 {
-		ca := "tsa-ca.pem"
-		if o.TSACAFile == "" {
-			ca = "<タイムスタンプ局の CA 証明書>"
-		}
-		w("  2. タイムスタンプ（OpenSSL）")
-		w("       openssl ts -verify -data %s/%s -in %s/%s -CAfile %s", id, ManifestName, id, TimestampName, ca)
-		w("     「Verification: OK」と表示されれば、manifest.json（＝全ファイルのハッシュ値）が")
-		w("     上記の時刻に存在し、その後変更されていないことが確認できます。")
-	}
-	w("  3. mimamori による総合検証（ハッシュ値、連鎖、タイムスタンプ）")
-	w("       mimamori evidence verify %s --tsa-ca tsa-ca.pem", id)
-	w("")
-	w("本表紙は mimamori が自動作成しました。内容の正否は上記の方法で誰でも確認できます。")
-	return b.String()
-}
-
-func missingWhatJA(what string) string {
-	if ja, ok := map[string]string{"screenshot": "画面写真", "pdf": "PDF", "dom": "JavaScript 実行後の DOM", "warc": "WARC",
-		"tls_peer_certificate": "サーバ証明書"}[what]; ok {
-		return ja
-	}
-	return what
-}
-
-func missingReasonJA(m Missing) string {
-	r := m.Reason
-	switch {
-	case strings.Contains(r, "disabled by configuration"):
-		r = "設定で描画を無効にしているため"
-	case strings.Contains(r, "not requested"):
-		r = "この取得では描画を指定していないため"
-	case strings.Contains(r, "did not record the server certificate"):
-		r = "クローラがサーバ証明書を記録していないため"
-	case strings.Contains(r, "not a page a browser renders"):
-		r = "ブラウザで表示する形式ではないため（" + m.Reason + "）"
-	case strings.Contains(r, "Chromium is not available"):
-		r = "取得時にヘッドレス Chromium を利用できなかったため（" + m.Reason + "）"
-	case strings.HasPrefix(r, "rendering failed"):
-		r = "取得時の描画に失敗したため（" + m.Reason + "）"
-	}
-	if m.Retry {
-		r += "。受信したバイト列は保存済みで、後日描画したものを関連バンドルとして保存します"
-	}
-	return r
-}
-
-func timestampAbsence(vr Report) string {
-	for _, n := range vr.Notes {
-		switch {
-		case strings.Contains(n, "no trusted timestamp yet"):
-			return "取得時にタイムスタンプ局へ接続できず、後日取得する予定です。以後のバンドルのタイムスタンプがハッシュ連鎖を通じてこのバンドルも裏付けます"
-		case strings.Contains(n, "no trusted timestamp was requested"):
-			return "タイムスタンプ局を設定していないため。以後のバンドルのタイムスタンプがハッシュ連鎖を通じてこのバンドルも裏付けます"
-		}
-	}
-	return "未取得"
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

@@ -41,6 +41,9 @@ type Report struct {
 	ChainChecked bool       `json:"chain_checked"`
 	Timestamp    *TokenInfo `json:"timestamp,omitempty"`
 	Missing      []Missing  `json:"missing,omitempty"`
+	// ChainExcerpt names the chain excerpt of an unzipped export the bundle
+	// was checked against instead of chain.jsonl (see verifyExcerpt).
+	ChainExcerpt string `json:"chain_excerpt,omitempty"`
 }
 
 // OK reports whether the bundle is intact.
@@ -269,7 +272,11 @@ func verifyBundle(dir string, o VerifyOptions, idx *chainIndex) (Report, error) 
 	if man.Format < 2 {
 		r.Notes = append(r.Notes, "format 1 bundle: captured before the hash chain; chain not checked")
 	} else if idx == nil {
-		r.Notes = append(r.Notes, "chain not checked: no chain.jsonl found above the bundle (give the evidence root)")
+		if export := findExport(dir); export != "" {
+			r.ChainChecked = verifyExcerpt(&r, dir, man, sum, export)
+		} else {
+			r.Notes = append(r.Notes, "chain not checked: no chain.jsonl found above the bundle (give the evidence root)")
+		}
 	} else if idx.err != nil {
 		add(ChainFile, "unreadable: %v", idx.err)
 	} else {

@@ -169,11 +169,14 @@ func printReport(r evidence.Report) {
 	}
 	if r.BundleID != "" {
 		chain := "not checked"
-		if r.ChainChecked {
+		switch {
+		case r.ChainChecked && r.ChainExcerpt != "":
+			chain = "checked against the chain excerpt " + r.ChainExcerpt + " (its lines link by hash and record this manifest's hash; not the whole chain)"
+		case r.ChainChecked:
 			chain = "checked (in chain.jsonl, previous bundle present with the recorded hash)"
-			if !r.OK() {
-				chain = "checked"
-			}
+		}
+		if r.ChainChecked && !r.OK() {
+			chain = "checked"
 		}
 		fmt.Printf("  bundle %s (%s), chain position %d: %s\n", r.BundleID, r.Kind, r.ChainPosition, chain)
 	}
@@ -248,7 +251,7 @@ func anchorsLine(r evidence.ChainReport) string {
 func evidenceExportCmd() *cobra.Command {
 	e := &cobra.Command{
 		Use:   "export ID|PATH --out FILE.zip",
-		Short: "Write a zip for a lawyer: the bundle, linked bundles, the TSA CA, SHA256SUMS and a Japanese cover sheet",
+		Short: "Write a zip for a lawyer: the bundle, linked bundles, a chain excerpt, the TSA CA, SHA256SUMS and a cover sheet (Japanese, English summary)",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out, _ := cmd.Flags().GetString("out")
@@ -272,6 +275,9 @@ func evidenceExportCmd() *cobra.Command {
 				fmt.Printf(", linked bundles %s", strings.Join(rep.Related, ", "))
 			}
 			fmt.Println()
+			for _, n := range rep.Notes {
+				fmt.Println("note: " + n)
+			}
 			if !rep.Verify.OK() {
 				fmt.Printf("WARNING: the bundle fails verification; the cover sheet says so (%d problem(s))\n", len(rep.Verify.Problems))
 			}
