@@ -68,8 +68,10 @@ func (r *Renderer) evidenceView(lang string, ref mention.EvidenceRef) *EvidenceV
 }
 
 var attachLabel = map[string]map[string]string{
-	"ja": {evidence.ManifestName: "全ファイルのハッシュ値", evidence.RoleRaw: "受信したままのページ", evidence.RoleScreenshot: "スクリーンショット"},
-	"en": {evidence.ManifestName: "hashes of every file", evidence.RoleRaw: "the page as received", evidence.RoleScreenshot: "screenshot"},
+	"ja": {evidence.ManifestName: "全ファイルのハッシュ値", evidence.RoleRaw: "受信したままのページ", evidence.RoleScreenshot: "スクリーンショット",
+		evidence.RoleMarked: "該当投稿を赤枠で示した画像（画面写真からの派生）"},
+	"en": {evidence.ManifestName: "hashes of every file", evidence.RoleRaw: "the page as received", evidence.RoleScreenshot: "screenshot",
+		evidence.RoleMarked: "the alerted post outlined (derived from the screenshot)"},
 }
 
 // planAttachments decides which files of each bundle a mail attaches and
@@ -104,9 +106,9 @@ func (r *Renderer) planAttachments(lang string, v *View, attach bool) []string {
 	return problems
 }
 
-// attachFiles plans the manifest, the raw page and the screenshot of one
-// bundle (the latter two when the manifest lists them and they are within
-// AttachRawMax).
+// attachFiles plans the manifest, the raw page, the screenshot and the
+// marked image of one bundle (the latter three when the manifest lists them
+// and they are within AttachRawMax).
 func (r *Renderer) attachFiles(lang string, ev *EvidenceView, prefixed bool) []string {
 	prefix := ""
 	if prefixed {
@@ -116,7 +118,7 @@ func (r *Renderer) attachFiles(lang string, ev *EvidenceView, prefixed bool) []s
 		data: ev.manifestRaw})
 	var problems []string
 	for _, f := range ev.manifest.Files {
-		if f.Role != evidence.RoleRaw && f.Role != evidence.RoleScreenshot {
+		if f.Role != evidence.RoleRaw && f.Role != evidence.RoleScreenshot && f.Role != evidence.RoleMarked {
 			continue
 		}
 		label := attachLabel[lang][f.Role]

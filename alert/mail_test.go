@@ -158,14 +158,15 @@ func TestMailStatesOnlyWhatTheManifestHolds(t *testing.T) {
 		wantJA, wantEN []string
 		needsChromium  bool
 	}{
-		// Rendered: the page as received and the screenshot go along.
+		// Rendered: the page as received, the screenshot and the derived
+		// image with the post outlined go along.
 		{name: "rendered", needsChromium: true, attach: true, rawMax: 8 << 20, rawStored: true,
 			bundle: func(t *testing.T) *mention.EvidenceRef {
 				ref := capture(t, evidence.Options{Render: evidence.RenderOptions{ChromiumPath: chromium}}, "rendered")
 				return &ref
 			},
-			want:   []string{"evidence-response.html", "evidence-screenshot.png", "manifest.json"},
-			wantJA: []string{"スクリーンショット"}, wantEN: []string{"(screenshot)"}},
+			want:   []string{"evidence-marked.png", "evidence-response.html", "evidence-screenshot.png", "manifest.json"},
+			wantJA: []string{"スクリーンショット", "赤枠"}, wantEN: []string{"(screenshot)", "outlined"}},
 		// Rendering failed (Chromium missing): no screenshot listed or
 		// attached, and the mail says it is missing and why.
 		{name: "render failed", attach: true, rawMax: 1 << 20, rawStored: true, bundle: failed,

@@ -96,6 +96,8 @@ func block(n ledger.Notification) string {
 			return "spike"
 		case ledger.AlertKindOperator:
 			return "operator"
+		case ledger.AlertKindEvidence:
+			return "secured"
 		}
 	}
 	return "single"

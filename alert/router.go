@@ -191,7 +191,8 @@ func (r *Router) groupKey(e ledger.AlertEvent) string {
 
 // wants reports whether route rt takes event e.
 func (r *Router) wants(rt config.Route, e ledger.AlertEvent) bool {
-	if len(rt.Kinds) > 0 && !slices.Contains(rt.Kinds, e.Kind) {
+	if len(rt.Kinds) > 0 && !slices.Contains(rt.Kinds, e.Kind) &&
+		(e.Kind != ledger.AlertKindEvidence || !slices.Contains(rt.Kinds, ledger.AlertKindNew)) {
 		return false
 	}
 	minSev := rt.MinSeverity

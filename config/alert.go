@@ -86,7 +86,9 @@ type Route struct {
 	Categories  []string `mapstructure:"categories"`
 	TargetKinds []string `mapstructure:"target_kinds"`
 	Targets     []string `mapstructure:"targets"`
-	// Kinds of alert: new, severity_up, persistent_author, spike (empty: all).
+	// Kinds of alert: new, severity_up, persistent_author, spike,
+	// evidence_secured (empty: all). A route taking new also takes
+	// evidence_secured: the follow-up of a post it was told about.
 	Kinds []string `mapstructure:"kinds"`
 	// Mode is immediate (default), hourly or daily (a digest).
 	Mode string `mapstructure:"mode"`
@@ -231,9 +233,9 @@ func (c *Config) validateAlert() []FieldError {
 		}
 		for j, kind := range r.Kinds {
 			switch kind {
-			case "new", "severity_up", "persistent_author", "spike":
+			case "new", "severity_up", "persistent_author", "spike", "evidence_secured":
 			default:
-				add(fmt.Sprintf("%s.kinds[%d]", k, j), "%q is not new, severity_up, persistent_author or spike", kind)
+				add(fmt.Sprintf("%s.kinds[%d]", k, j), "%q is not new, severity_up, persistent_author, spike or evidence_secured", kind)
 			}
 		}
 	}

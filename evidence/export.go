@@ -248,15 +248,21 @@ type relatedBundle struct {
 }
 
 var roleJA = map[string]string{
-	RoleRaw:         "受信したままのレスポンス本文（改変なし）",
-	RoleExchange:    "HTTP の要求・応答ヘッダ、ステータス、受信時刻",
-	RoleMention:     "検知した投稿の内容と判定結果",
-	RoleWARC:        "HTTP 通信の記録（WARC 形式、ISO 28500）",
-	RoleScreenshot:  "ページ全体の画面写真（PNG、上部の帯に URL と取得日時）",
-	RolePDF:         "ページの PDF（各ページ上部に URL と取得日時）",
-	RoleDOM:         "JavaScript 実行後の DOM",
-	RoleObservation: "再確認の結果",
-	RoleTLSChain:    "サーバの TLS 証明書チェーン",
+	RoleRaw:               "受信したままのレスポンス本文（改変なし）",
+	RoleExchange:          "HTTP の要求・応答ヘッダ、ステータス、受信時刻",
+	RoleMention:           "検知した投稿の内容と判定結果",
+	RoleWARC:              "HTTP 通信の記録（WARC 形式、ISO 28500）",
+	RoleScreenshot:        "ページ全体の画面写真（PNG、上部の帯に URL と取得日時）",
+	RolePDF:               "ページの PDF（各ページ上部に URL と取得日時）",
+	RoleDOM:               "JavaScript 実行後の DOM",
+	RoleObservation:       "再確認の結果",
+	RoleTLSChain:          "サーバの TLS 証明書チェーン",
+	RoleListingRaw:        "投稿を読み取った一覧（フィード・API 応答）の受信したままの本文",
+	RoleListingExchange:   "一覧（フィード・API）の HTTP 要求・応答ヘッダ、ステータス、受信時刻",
+	RolePermalinkRaw:      "投稿の個別ページ（パーマリンク）が返した応答の本文（証拠の主記録にできなかったもの）",
+	RolePermalinkExchange: "投稿の個別ページ（パーマリンク）の HTTP 要求・応答ヘッダ",
+	RoleMarked:            "派生画像：画面写真から該当投稿の周囲を切り出し赤枠で示したもの（元の画面写真は改変なし）",
+	RoleMarkedPDF:         "派生 PDF：該当投稿を赤枠で示した画像の PDF",
 }
 
 var kindJA = map[string]string{

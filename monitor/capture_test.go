@@ -1,10 +1,14 @@
 package monitor
 
 import (
+	"bytes"
 	"context"
+	"mime"
 	"net/http/httptest"
+	"net/mail"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,6 +150,13 @@ func TestDiskFullBurstEndsWithOneBundleEach(t *testing.T) {
 			if told != s.Alerts {
 				t.Errorf("%d evidence_secured alerts, want %d", told, s.Alerts)
 			}
+			// ... in a mail of its own, saying what happened.
+			if err := m.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if n := outboxSubjects(t, m.cfg.OutboxDir(), "証拠を後から保全しました"); n != s.Alerts {
+				t.Errorf("%d mails say the evidence was secured late, want %d", n, s.Alerts)
+			}
 			// Another pass and another retry: no second bundle.
 			if _, err := m.Once(ctx); err != nil {
 				t.Fatal(err)
@@ -216,4 +227,30 @@ func TestCommitFailureAfterCaptureKeepsOneBundle(t *testing.T) {
 	if _, err := os.Stat(got.Evidence.Path); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// outboxSubjects counts the mails in the file outbox whose decoded subject
+// contains sub.
+func outboxSubjects(t *testing.T, dir, sub string) int {
+	t.Helper()
+	emls, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	n := 0
+	for _, e := range emls {
+		b, err := os.ReadFile(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("%s: %v", e, err)
+		}
+		subj, err := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(subj, sub) {
+			n++
+		}
+	}
+	return n
 }
