@@ -128,3 +128,38 @@ func TestMarkedPost(t *testing.T) {
 	}
 	noChromiumLeft(t)
 }
+
+// BenchmarkCaptureMarked measures a full capture with Chromium of a thread
+// page, with and without the derived marked image (the baseline is the
+// same capture for a mention that cannot be located, which skips it):
+//
+//	go test ./evidence -run '^$' -bench CaptureMarked -benchtime 5x
+func BenchmarkCaptureMarked(b *testing.B) {
+	chrome := DefaultChromiumPath
+	if p := os.Getenv("MIMAMORI_CHROMIUM"); p != "" {
+		chrome = p
+	}
+	if err := CheckChromium(chrome); err != nil {
+		b.Skip(err)
+	}
+	s, err := Open(b.TempDir(), Options{Tool: "mimamori-bench", Render: RenderOptions{ChromiumPath: chrome, Timeout: 90 * time.Second}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	page := threadPage(true)
+	for _, c := range []struct{ name, url, text string }{
+		{"full-page-only", "http://127.0.0.1:9/thread/1", ""},
+		{"with-marked-image", "http://127.0.0.1:9/thread/1#p9", "サンプル社の佐藤花子、今度見かけたら殺す"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			for i := 0; b.Loop(); i++ {
+				f := &mention.Fetch{RequestURL: c.url, FinalURL: "http://127.0.0.1:9/thread/1", StatusCode: 200, Method: "GET",
+					Header: http.Header{"Content-Type": {"text/html; charset=utf-8"}}, FetchedAt: time.Now(), Body: []byte(page)}
+				m := mention.Mention{ID: fmt.Sprintf("bench-%s-%d", c.name, i), Version: 1, SourceID: "forum", URL: c.url, Text: c.text}
+				if _, err := s.CaptureWith(context.Background(), m, f, CaptureOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
