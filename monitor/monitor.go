@@ -290,6 +290,13 @@ func (m *Monitor) Once(ctx context.Context) (Summary, error) {
 	if m.crawler != nil {
 		crawlErr = m.crawler.RunOnce(ctx, m.handle)
 	}
+	// Captures queued by earlier runs that are due: a deployment that runs
+	// "crawl --once" from cron retries them once per run.
+	if rep, err := m.RetryCaptures(ctx); err != nil && ctx.Err() == nil {
+		m.log.Warn("retry failed captures", zap.Error(err))
+	} else if rep.Stored > 0 {
+		m.log.Info("failed captures retried", zap.Int("stored", rep.Stored), zap.Int("waiting", rep.Waiting))
+	}
 	if err := m.Flush(ctx); err != nil {
 		return m.Summary(), errors.Join(err, crawlErr)
 	}
