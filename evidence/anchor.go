@@ -1,14 +1,11 @@
 package evidence
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path"
 	"path/filepath"
@@ -283,31 +280,7 @@ func readLastAnchor(p string) (*Anchor, []byte, int64, error) {
 // oldest first; a torn last line is reported in torn. A line that is not
 // valid JSON stops the read with an error naming it.
 func ReadAnchors(root string) (anchors []Anchor, raws [][]byte, torn bool, err error) {
-	f, err := os.Open(filepath.Join(root, AnchorFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil, false, nil
-	}
-	if err != nil {
-		return nil, nil, false, err
-	}
-	defer f.Close()
-	r := bufio.NewReaderSize(f, 64<<10)
-	for n := 1; ; n++ {
-		line, err := r.ReadBytes('\n')
-		if err == io.EOF {
-			return anchors, raws, len(line) > 0, nil
-		}
-		if err != nil {
-			return anchors, raws, false, err
-		}
-		line = line[:len(line)-1]
-		var a Anchor
-		if err := json.Unmarshal(line, &a); err != nil {
-			return anchors, raws, false, fmt.Errorf("%s line %d: not valid JSON: %w", AnchorFile, n, err)
-		}
-		anchors = append(anchors, a)
-		raws = append(raws, line)
-	}
+	return readJSONLines[Anchor](root, AnchorFile)
 }
 
 // AnchorReport says which recorded heads VerifyChain checked the chain

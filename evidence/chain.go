@@ -234,7 +234,14 @@ func (s *Store) appendEntry(e *ChainEntry) error {
 // ReadChain returns every complete line of the chain under root, oldest
 // first. A torn last line is reported in torn.
 func ReadChain(root string) (entries []ChainEntry, raws [][]byte, torn bool, err error) {
-	f, err := os.Open(filepath.Join(root, ChainFile))
+	return readJSONLines[ChainEntry](root, ChainFile)
+}
+
+// readJSONLines reads the JSON-lines file name under root: every complete
+// line decoded and as written, oldest first, and whether a torn last line
+// (no newline: a crash mid-write) follows them. A missing file is empty.
+func readJSONLines[T any](root, name string) (items []T, raws [][]byte, torn bool, err error) {
+	f, err := os.Open(filepath.Join(root, name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil, false, nil
 	}
@@ -246,20 +253,17 @@ func ReadChain(root string) (entries []ChainEntry, raws [][]byte, torn bool, err
 	for n := 1; ; n++ {
 		line, err := r.ReadBytes('\n')
 		if err == io.EOF {
-			if len(line) > 0 {
-				torn = true
-			}
-			return entries, raws, torn, nil
+			return items, raws, len(line) > 0, nil
 		}
 		if err != nil {
-			return entries, raws, torn, err
+			return items, raws, false, err
 		}
 		line = line[:len(line)-1]
-		var e ChainEntry
-		if err := json.Unmarshal(line, &e); err != nil {
-			return entries, raws, torn, fmt.Errorf("%s line %d: %w", ChainFile, n, err)
+		var v T
+		if err := json.Unmarshal(line, &v); err != nil {
+			return items, raws, false, fmt.Errorf("%s line %d: not valid JSON: %w", name, n, err)
 		}
-		entries = append(entries, e)
+		items = append(items, v)
 		raws = append(raws, line)
 	}
 }

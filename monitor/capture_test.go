@@ -67,25 +67,7 @@ func capturesPerMention(t *testing.T, root string) map[string]int {
 // the legal team. Every alert ends with one bundle, none with two, and the
 // chain verifies. Another pass and another retry change nothing.
 func TestDiskFullBurstEndsWithOneBundleEach(t *testing.T) {
-	tests := []struct {
-		name  string
-		setup func(t *testing.T, m *Monitor) (full, free func())
-	}{
-		{"injected ENOSPC", func(t *testing.T, m *Monitor) (func(), func()) {
-			c := &diskFullCapturer{next: m.pipeline.evidence}
-			m.pipeline.evidence = c
-			return func() { c.set(true) }, func() { c.set(false) }
-		}},
-		{"full tmpfs", func(t *testing.T, m *Monitor) (func(), func()) {
-			d := mountTmpfs(t)
-			ev, err := evidence.Open(filepath.Join(d.dir, "evidence"), evidence.Options{Tool: "t", Render: evidence.RenderOptions{Disabled: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.evidence, m.pipeline.evidence = ev, ev
-			return func() { d.fill(t) }, func() { d.free(t) }
-		}},
-	}
+	tests := diskFullSetups
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()

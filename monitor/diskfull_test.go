@@ -90,6 +90,28 @@ func (c *diskFullCapturer) CaptureWith(ctx context.Context, m mention.Mention, f
 	return c.next.CaptureWith(ctx, m, f, o)
 }
 
+// diskFullSetups are the two ways the tests make the evidence disk full:
+// setup returns functions that make it full and give the space back.
+var diskFullSetups = []struct {
+	name  string
+	setup func(t *testing.T, m *Monitor) (full, free func())
+}{
+	{"injected ENOSPC", func(t *testing.T, m *Monitor) (func(), func()) {
+		c := &diskFullCapturer{next: m.pipeline.evidence}
+		m.pipeline.evidence = c
+		return func() { c.set(true) }, func() { c.set(false) }
+	}},
+	{"full tmpfs", func(t *testing.T, m *Monitor) (func(), func()) {
+		d := mountTmpfs(t)
+		ev, err := evidence.Open(filepath.Join(d.dir, "evidence"), evidence.Options{Tool: "t", Render: evidence.RenderOptions{Disabled: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.evidence, m.pipeline.evidence = ev, ev
+		return func() { d.fill(t) }, func() { d.free(t) }
+	}},
+}
+
 // tmpfsDisk is a real 512 KiB tmpfs holding the evidence root; fill takes
 // all its space, free gives it back.
 type tmpfsDisk struct{ dir string }
@@ -138,27 +160,7 @@ func (d *tmpfsDisk) free(t *testing.T) {
 // a minute, one line when it ends, and no stack trace; the metrics count
 // every failure. Every alert is still queued.
 func TestDiskFullDoesNotFloodTheLog(t *testing.T) {
-	tests := []struct {
-		name string
-		// setup returns functions that make the evidence disk full and
-		// give the space back.
-		setup func(t *testing.T, m *Monitor) (full, free func())
-	}{
-		{"injected ENOSPC", func(t *testing.T, m *Monitor) (func(), func()) {
-			c := &diskFullCapturer{next: m.pipeline.evidence}
-			m.pipeline.evidence = c
-			return func() { c.set(true) }, func() { c.set(false) }
-		}},
-		{"full tmpfs", func(t *testing.T, m *Monitor) (func(), func()) {
-			d := mountTmpfs(t)
-			ev, err := evidence.Open(filepath.Join(d.dir, "evidence"), evidence.Options{Tool: "t", Render: evidence.RenderOptions{Disabled: true}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			m.pipeline.evidence = ev
-			return func() { d.fill(t) }, func() { d.free(t) }
-		}},
-	}
+	tests := diskFullSetups
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
