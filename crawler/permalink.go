@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"time"
 
 	"mimamori/config"
 	"mimamori/mention"
@@ -43,7 +44,13 @@ func (s *Source) FetchPage(ctx context.Context, link string) (*mention.Fetch, er
 		return nil, &PageError{SourceID: s.src.ID, Op: "GET", URL: link, Err: fmt.Errorf("permalink is not an http(s) URL")}
 	}
 	u.Fragment = ""
+	s.pageMu.Lock()
+	defer s.pageMu.Unlock()
+	if now := s.now(); s.pageRobots == nil || now.Sub(s.pageRobotsAt) > max(s.schedule.Interval, time.Minute) {
+		s.pageRobots, s.pageRobotsAt = newRobots(s.robotsClient, s.ua, s.log), now
+	}
 	p := s.newPass(ctx)
+	p.robots = s.pageRobots
 	hdr := http.Header{"Accept": {"text/html,application/xhtml+xml;q=0.9,*/*;q=0.8"}}
 	f, status, err := p.request(u, hdr)
 	if err != nil {

@@ -144,6 +144,13 @@ type Source struct {
 	now          func() time.Time
 	log          *zap.Logger
 
+	// pageMu serialises FetchPage, whose robots.txt cache (pageRobots,
+	// made at pageRobotsAt) is kept for a source interval, so a burst of
+	// permalinks on one host asks for robots.txt once.
+	pageMu       sync.Mutex
+	pageRobots   *robots
+	pageRobotsAt time.Time
+
 	mu           sync.Mutex
 	backoffUntil time.Time
 	rateLimited  int // 429/503 answers in a row

@@ -1,7 +1,6 @@
 package evidence
 
 import (
-	"encoding/json"
 	"path/filepath"
 	"sync"
 
@@ -58,14 +57,7 @@ func (s *Store) ExistingCapture(m mention.Mention) (mention.EvidenceRef, bool) {
 		if r, err := s.Verify(dir); err != nil || !r.OK() {
 			continue
 		}
-		var stored mention.Mention
-		for _, f := range man.Files {
-			if f.Role == RoleMention {
-				if data, err := readChecked(dir, f); err == nil {
-					json.Unmarshal(data, &stored)
-				}
-			}
-		}
+		stored, _ := bundleMention(dir, man)
 		if stored.ContentHash == "" || stored.ContentHash != m.ContentHash {
 			continue
 		}

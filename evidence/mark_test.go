@@ -136,7 +136,7 @@ func TestMarkedPost(t *testing.T) {
 //	go test ./evidence -run '^$' -bench CaptureMarked -benchtime 5x
 func BenchmarkCaptureMarked(b *testing.B) {
 	chrome := DefaultChromiumPath
-	if p := os.Getenv("MIMAMORI_CHROMIUM"); p != "" {
+	if p := os.Getenv("MIMAMORI_TEST_CHROMIUM"); p != "" {
 		chrome = p
 	}
 	if err := CheckChromium(chrome); err != nil {

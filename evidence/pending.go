@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"mimamori/mention"
 )
 
 // Work left for later lives under <root>/.pending/<kind>/<bundle id>.json:
@@ -319,26 +321,24 @@ func (s *Store) RetryPendingWith(ctx context.Context, o RetryOptions) (RetryRepo
 	return rep, nil
 }
 
-// mentionText returns the text of the mention a bundle holds (its
-// mention.json, checked against the manifest), or "" when there is none.
-func mentionText(dir string, man Manifest) string {
+// bundleMention returns the mention a bundle holds (its mention.json,
+// checked against the manifest); false when there is none.
+func bundleMention(dir string, man Manifest) (mention.Mention, bool) {
 	for _, f := range man.Files {
 		if f.Role != RoleMention {
 			continue
 		}
 		data, err := readChecked(dir, f)
 		if err != nil {
-			return ""
+			return mention.Mention{}, false
 		}
-		var m struct {
-			Text string `json:"text"`
-		}
+		var m mention.Mention
 		if json.Unmarshal(data, &m) != nil {
-			return ""
+			return mention.Mention{}, false
 		}
-		return m.Text
+		return m, true
 	}
-	return ""
+	return mention.Mention{}, false
 }
 
 func (s *Store) bundleInChain(id string) bool {
@@ -399,7 +399,8 @@ func (s *Store) Rerender(ctx context.Context, bundle string) (Result, error) {
 	if in.URL == "" {
 		in.URL = ex.RequestURL
 	}
-	in.Mark = markTargetFor(subj.URL, mentionText(dir, subj))
+	held, _ := bundleMention(dir, subj)
+	in.Mark = markTargetFor(subj.URL, held.Text)
 	if s.render.Disabled {
 		return Result{}, errors.New("rendering is disabled by configuration")
 	}

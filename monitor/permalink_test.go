@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -19,6 +20,9 @@ import (
 	"mimamori/evidence"
 	"mimamori/mention"
 )
+
+// robotsHits counts the robots.txt requests permalinkSite answered.
+var robotsHits atomic.Int32
 
 // permalinkSite is a news site whose feed lists posts published on pages
 // of their own: one that shows the post, one gone (404), one behind a
@@ -35,6 +39,7 @@ func permalinkSite(t *testing.T) *httptest.Server {
 	srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/robots.txt":
+			robotsHits.Add(1)
 			fmt.Fprint(w, "User-agent: *\nDisallow: /private/\n")
 		case "/feed.xml":
 			w.Header().Set("Content-Type", "application/rss+xml; charset=utf-8")
@@ -78,6 +83,10 @@ func TestFeedPostEvidenceIsItsOwnPage(t *testing.T) {
 	ctx := context.Background()
 	if _, err := m.Once(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// One robots.txt for the feed's pass, one for the four permalinks.
+	if n := robotsHits.Load(); n != 2 {
+		t.Errorf("robots.txt asked %d times, want 2 (the pass, then the permalinks share one)", n)
 	}
 	ms, err := m.ledger.AlertedMentions(ctx, time.Now().Add(-time.Hour))
 	if err != nil {
